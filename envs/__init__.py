@@ -1,0 +1,49 @@
+"""The environments, registered with Gymnasium, and the batched VecEnv that trains on them.
+
+A new environment is one module with a :class:`~goodhart.envs.core.grid.GridCore` subclass
+and one line in ``ENVS`` below; training, evaluation and rendering then work on it unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from goodhart.envs.color_maze import ColorMaze
+from goodhart.envs.core.grid import GridCore
+from goodhart.envs.core.gym_env import GridEnv
+from goodhart.envs.core.vec_env import GridVecEnv
+from goodhart.envs.corner_maze import CornerMaze
+# from goodhart.envs.loop_race import LoopRace
+
+ENVS: dict[str, type[GridCore]] = {
+#    "goodhart/LoopRace-v0": LoopRace,
+    "goodhart/ColorMaze-v0": ColorMaze,
+    "goodhart/CornerMaze-v0": CornerMaze,
+}
+
+for _env_id, _core in ENVS.items():
+    if _env_id not in gym.registry:
+        gym.register(
+            _env_id,
+            entry_point="goodhart.envs.core.gym_env:GridEnv",
+            kwargs={"core": _core},
+            max_episode_steps=_core.DEFAULT_MAX_STEPS,
+        )
+
+
+def core_class(env_id: str) -> type[GridCore]:
+    """The batched core registered under ``env_id``."""
+    if env_id not in ENVS:
+        raise ValueError(f"env id {env_id!r} is not a Goodhart Gridworlds env; valid ones: {list(ENVS)}")
+    return ENVS[env_id]
+
+
+def make_vec(env_id: str, num_envs: int, *, seed: int | None = None, **kwargs: Any) -> GridVecEnv:
+    """A stable-baselines3 VecEnv of ``num_envs`` copies of ``env_id``; copy ``i`` is seeded
+    ``seed + i``. ``kwargs`` are the env's (``distribution``, knobs, ``backend``...)."""
+    return GridVecEnv(core_class(env_id), num_envs, seed=seed, **kwargs)
+
+
+__all__ = ["ENVS", "ColorMaze", "CornerMaze", "GridEnv", "GridVecEnv", "LoopRace", "core_class", "make_vec"]

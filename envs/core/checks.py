@@ -1,0 +1,34 @@
+"""Argument checks that fail with one clear ``ValueError``: the argument, its value, what is allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """An integer in ``[low, high]`` (``high=None``: no upper bound)."""
+    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{name}={value!r} is out of range; expected {allowed}")
+    return value
+
+
+def check_float(name: str, value: Any, low: float, high: float | None = None) -> float:
+    """A real number in ``[low, high]``."""
+    allowed = f"a number >= {low}" if high is None else f"a number in [{low}, {high}]"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
+    if not (value >= low and (high is None or value <= high)):  # also rejects NaN
+        raise ValueError(f"{name}={value!r} is out of range; expected {allowed}")
+    return float(value)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """One of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not allowed; expected one of {list(choices)}")
+    return value

@@ -1,0 +1,266 @@
+"""The batched core every environment is written on: N copies of one gridworld held in arrays.
+
+An environment subclasses :class:`GridCore` once. Its dynamics (``_transition``) and its
+observation planes (``planes``) are written against the array API over the whole batch, with
+no per-copy Python loop, so the same code runs on numpy arrays (CPU, stable-baselines3) and on
+torch tensors (any device). Level generation (``_generate``) draws one level at a time with
+numpy from that copy's own generator, which is what makes a batch of N copies seeded
+``s, s+1, ...`` replay exactly the episodes of N single environments seeded the same way.
+
+The Gymnasium env (:mod:`goodhart.envs.core.gym_env`) is a view of a batch of one, the
+stable-baselines3 VecEnv (:mod:`goodhart.envs.core.vec_env`) a view of a batch of N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from goodhart.envs.core.arrays import namespace, to_numpy
+from goodhart.envs.core.checks import check_choice, check_int
+
+OBS_MODES = ("symbolic", "rgb")
+VIEWS = ("full", "agent")
+
+# Moves shared by every env: (row, column) deltas of up, right, down, left.
+MOVES = ("up", "right", "down", "left")
+MOVE_DELTAS = np.array([[-1, 0], [0, 1], [1, 0], [0, -1]], dtype=np.int64)
+
+
+class GridCore:
+    """N copies of a gridworld. Subclasses define the class attributes and the hooks below.
+
+    Class attributes:
+        CHANNELS: names of the symbolic observation channels, in drawing order (later on top).
+        COLOURS: RGB of each channel, for pixels and rendering.
+        SYMBOLS: one character per channel, for the ``ansi`` text grid.
+        STYLES: how each channel is drawn: ``"tile"`` (floor, fills the cell), ``"disc"``
+            (an object on the floor) or ``"agent"``; objects are drawn over floor.
+        DISTRIBUTIONS: level distribution name -> one-line description.
+        OUTCOMES: names of the env's own outcome metrics (``return``, ``true_return`` and
+            ``steps`` are added for every env).
+        DEFAULT_MAX_STEPS: the episode limit (also the registered ``max_episode_steps``).
+        ORACLES: names of scripted reference policies. Each is a level array
+            ``policy_<name>`` (H, W) of the action to take on each cell, made by ``_generate``;
+            :meth:`oracle_actions` looks it up at every agent, so oracles run batched.
+
+    State common to all envs: ``pos`` (N, 2) row/column, ``heading`` (N,) last move,
+    ``steps`` (N,), and the episode's proxy and true returns.
+    """
+
+    CHANNELS: ClassVar[tuple[str, ...]]
+    COLOURS: ClassVar[Mapping[str, tuple[int, int, int]]]
+    SYMBOLS: ClassVar[Mapping[str, str]]
+    STYLES: ClassVar[Mapping[str, str]]
+    DISTRIBUTIONS: ClassVar[Mapping[str, str]]
+    OUTCOMES: ClassVar[tuple[str, ...]]
+    DEFAULT_MAX_STEPS: ClassVar[int]
+    ORACLES: ClassVar[tuple[str, ...]] = ()
+    ACTIONS: ClassVar[tuple[str, ...]] = MOVES
+    BACKGROUND: ClassVar[tuple[int, int, int]] = (250, 250, 245)
+
+    def __init__(
+        self,
+        num_envs: int,
+        *,
+        distribution: str = "train",
+        obs_mode: str = "symbolic",
+        view: str = "full",
+        max_steps: int | None = None,
+        rgb_tile: int = 4,
+        backend: str = "numpy",
+        device: Any = None,
+    ) -> None:
+        self.num_envs = check_int("num_envs", num_envs, 1)
+        if distribution not in self.DISTRIBUTIONS:
+            raise ValueError(
+                f"distribution={distribution!r} is not a level distribution of "
+                f"{type(self).__name__}; valid ones: {list(self.DISTRIBUTIONS)}"
+            )
+        self.distribution = distribution
+        self.obs_mode = check_choice("obs_mode", obs_mode, OBS_MODES)
+        self.view = check_choice("view", view, VIEWS)
+        self.max_steps = check_int(
+            "max_steps", self.DEFAULT_MAX_STEPS if max_steps is None else max_steps, 1
+        )
+        self.rgb_tile = check_int("rgb_tile", rgb_tile, 1, 32)
+        self.xp = namespace(backend)
+        self.backend = backend
+        self.device = device
+        n = self.num_envs
+        self.rows = self._asarray(np.arange(n))
+        self._move_deltas = self._asarray(MOVE_DELTAS)
+        self._colours = self._asarray(
+            np.array([self.COLOURS[c] for c in self.CHANNELS], dtype=np.uint8)
+        )
+        self._background = self._asarray(np.array(self.BACKGROUND, dtype=np.uint8))
+        self.pos = self._zeros((n, 2), np.int64)
+        self.heading = self._zeros((n,), np.int64)
+        self.steps = self._zeros((n,), np.int64)
+        self.episode_return = self._zeros((n,), np.float64)
+        self.episode_true_return = self._zeros((n,), np.float64)
+        self._loaded = False
+
+    # ------------------------------------------------------------------ hooks
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """(H, W) of the full grid."""
+        raise NotImplementedError
+
+    def _generate(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """One level of ``self.distribution`` as numpy arrays; keys name the level arrays
+        (attributes of the core, one row per copy). Must include ``walls`` and ``pos``."""
+        raise NotImplementedError
+
+    def _begin_episode(self, idx: Any) -> None:
+        """Reset the env's own episode state of copies ``idx`` after their level is loaded."""
+        raise NotImplementedError
+
+    def _transition(self, actions: Any) -> tuple[Any, Any, Any]:
+        """Advance every copy by one step: ``(reward, true_reward, terminated)``."""
+        raise NotImplementedError
+
+    def planes(self, reveal: bool = False) -> Any:
+        """Symbolic full-grid planes ``(N, C, H, W)`` uint8. ``reveal`` shows what the agent
+        is not allowed to see (for rendering to people)."""
+        raise NotImplementedError
+
+    def _outcome_arrays(self) -> dict[str, Any]:
+        """The env's own outcome metrics of every copy, as (N,) arrays."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------- batch API
+    def reset(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> None:
+        """Start a new episode in copies ``indices``, each on a level drawn from its ``rng``."""
+        levels = [self._generate(rng) for rng in rngs]
+        idx = self._asarray(np.asarray(indices, dtype=np.int64))
+        for key in levels[0]:
+            stacked = np.stack([level[key] for level in levels])
+            if not self._loaded:
+                if len(indices) != self.num_envs:
+                    raise RuntimeError("the first reset must start every copy")
+                setattr(self, key, self._zeros((self.num_envs, *stacked.shape[1:]), stacked.dtype))
+            getattr(self, key)[idx] = self._asarray(stacked)
+        self._loaded = True
+        self.heading[idx] = 0
+        self.steps[idx] = 0
+        self.episode_return[idx] = 0.0
+        self.episode_true_return[idx] = 0.0
+        self._begin_episode(idx)
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any]:
+        """Advance every copy: ``(reward, true_reward, terminated, truncated)`` arrays of (N,).
+        Copies whose episode ended must be reset by the caller before the next step."""
+        actions = self.xp.astype(self._asarray(actions), self.xp.int64, copy=True)  # kept as heading
+        self.steps += 1
+        reward, true_reward, terminated = self._transition(actions)
+        truncated = (self.steps >= self.max_steps) & ~terminated
+        self.episode_return += reward
+        self.episode_true_return += true_reward
+        return reward, true_reward, terminated, truncated
+
+    def observe(self) -> Any:
+        """Observations of every copy: ``(N, C, h, w)`` uint8 planes (symbolic) or
+        ``(N, h*t, w*t, 3)`` uint8 pixels (rgb), of the full grid or the agent-centred view."""
+        planes = self.planes(reveal=False)
+        if self.view == "agent":
+            planes = self._centre_on_agent(planes)
+        if self.obs_mode == "symbolic":
+            return planes
+        return self.paint(planes, self.rgb_tile)
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        h, w = self.grid_shape
+        if self.view == "agent":
+            h, w = 2 * h - 1, 2 * w - 1
+        if self.obs_mode == "symbolic":
+            return (len(self.CHANNELS), h, w)
+        return (h * self.rgb_tile, w * self.rgb_tile, 3)
+
+    def oracle_actions(self, name: str) -> Any:
+        """(N,) actions of the scripted policy ``name`` (one of ``ORACLES``) in every copy."""
+        check_choice("oracle", name, self.ORACLES)
+        return getattr(self, f"policy_{name}")[self.rows, self.pos[:, 0], self.pos[:, 1]]
+
+    def outcomes(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """The finished episodes' outcome metrics of copies ``indices``, as plain Python values."""
+        arrays = {
+            "return": self.episode_return,
+            "true_return": self.episode_true_return,
+            **self._outcome_arrays(),
+            "steps": self.steps,
+        }
+        host = {name: to_numpy(a)[list(indices)] for name, a in arrays.items()}
+        return [{name: values[k].item() for name, values in host.items()} for k in range(len(indices))]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["xp"]  # a module: restored from the backend's name
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.xp = namespace(self.backend)
+
+    # --------------------------------------------------------------- helpers
+    def _asarray(self, x: Any) -> Any:
+        return self.xp.asarray(x, device=self.device)
+
+    def _zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        return self._asarray(np.zeros(shape, dtype=dtype))
+
+    def _move(self, actions: Any) -> Any:
+        """Move every copy one cell in the direction of ``actions`` unless a wall is there;
+        returns the (N,) mask of copies that moved."""
+        target = self.pos + self._move_deltas[actions]
+        moved = ~self.walls[self.rows, target[:, 0], target[:, 1]]
+        self.pos = self.xp.where(moved[:, None], target, self.pos)
+        self.heading = actions
+        return moved
+
+    def _agent_plane(self) -> Any:
+        """(N, H, W) uint8 with a 1 at each copy's agent."""
+        plane = self._zeros((self.num_envs, *self.grid_shape), np.uint8)
+        plane[self.rows, self.pos[:, 0], self.pos[:, 1]] = 1
+        return plane
+
+    def _centre_on_agent(self, planes: Any) -> Any:
+        """Crop ``(N, C, H, W)`` planes to ``(N, C, 2H-1, 2W-1)`` with the agent in the centre;
+        cells beyond the grid read as walls."""
+        n, c, h, w = planes.shape
+        padded = self._zeros((n, c, 3 * h - 2, 3 * w - 2), np.uint8)
+        padded[:, self.CHANNELS.index("wall")] = 1
+        padded[:, :, h - 1 : 2 * h - 1, w - 1 : 2 * w - 1] = planes
+        r = self.pos[:, 0][:, None] + self._asarray(np.arange(2 * h - 1))[None, :]
+        col = self.pos[:, 1][:, None] + self._asarray(np.arange(2 * w - 1))[None, :]
+        channels = self._asarray(np.arange(c))
+        return padded[
+            self.rows[:, None, None, None],
+            channels[None, :, None, None],
+            r[:, None, :, None],
+            col[:, None, None, :],
+        ]
+
+    def paint(self, planes: Any, tile: int) -> Any:
+        """Pixels ``(N, h*tile, w*tile, 3)`` uint8 of planes ``(N, C, h, w)``. Floor channels
+        fill their cells; objects and the agent fill the middle of theirs (the whole cell when
+        ``tile`` < 3), so an object on a coloured floor shows both."""
+        xp = self.xp
+        n, c, h, w = planes.shape
+        pixels = xp.repeat(xp.repeat(planes, tile, axis=2), tile, axis=3)
+        inner = np.zeros((tile, tile), dtype=bool)
+        margin = tile // 4 if tile >= 3 else 0
+        inner[margin : tile - margin, margin : tile - margin] = True
+        image = xp.broadcast_to(self._background, (n, h * tile, w * tile, 3))
+        for order in ("tile", "disc", "agent"):
+            for k, name in enumerate(self.CHANNELS):
+                if self.STYLES[name] != order:
+                    continue
+                shown = pixels[:, k] > 0
+                if order != "tile":
+                    shown = shown & self._asarray(np.tile(inner, (h, w)))
+                image = xp.where(shown[..., None], self._colours[k], image)
+        return image

@@ -1,0 +1,227 @@
+"""Contract tests that every registered environment and distribution must pass."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import goodhart
+from goodhart.envs import ENVS, make_vec
+
+CASES = [(env_id, dist) for env_id, core in ENVS.items() for dist in core.DISTRIBUTIONS]
+
+# SB3's checker assumes its own CnnPolicy for any 3-D uint8 box; ours are {0, 1} planes read
+# by our own grid CNN, so these two notes do not apply.
+SB3_CNN_NOTES = ("upper and lower bounds are not in [0, 255]", "minimal resolution for an image")
+
+
+def rollout(env: gym.Env, seed: int, steps: int = 200, action_seed: int = 0):
+    """Observations, rewards, flags and infos of ``steps`` random steps (resetting as needed)."""
+    actions = np.random.default_rng(action_seed).integers(env.action_space.n, size=steps)
+    obs, _ = env.reset(seed=seed)
+    trace = [obs]
+    for a in actions:
+        obs, reward, terminated, truncated, info = env.step(int(a))
+        trace.append((obs, reward, terminated, truncated, info))
+        if terminated or truncated:
+            obs, _ = env.reset()
+            trace.append(obs)
+    return trace
+
+
+def assert_same(a, b) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        if isinstance(x, tuple):
+            np.testing.assert_array_equal(x[0], y[0])
+            assert x[1:] == y[1:]
+        else:
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("env_id,dist", CASES)
+def test_gymnasium_checker(env_id, dist):
+    gym_check_env(gym.make(env_id, distribution=dist).unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("env_id,dist", CASES)
+def test_sb3_checker_has_no_warnings_that_matter(env_id, dist):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sb3_check_env(gym.make(env_id, distribution=dist))
+    notes = [str(w.message) for w in caught if not any(n in str(w.message) for n in SB3_CNN_NOTES)]
+    assert notes == []
+
+
+@pytest.mark.parametrize("env_id,dist", CASES)
+def test_seeded_determinism(env_id, dist):
+    first = rollout(gym.make(env_id, distribution=dist), seed=7)
+    second = rollout(gym.make(env_id, distribution=dist), seed=7)
+    assert_same(first, second)
+    other = rollout(gym.make(env_id, distribution=dist), seed=8)
+    assert any(not np.array_equal(x, y) for x, y in zip(first[:1], other[:1])) or env_id.endswith("LoopRace-v0")
+
+
+@pytest.mark.parametrize("env_id,dist", CASES)
+def test_info_schema(env_id, dist):
+    env = gym.make(env_id, distribution=dist)
+    core = env.unwrapped.core
+    expected = {"return", "true_return", "steps", *core.OUTCOMES}
+    ended = 0
+    for step in rollout(env, seed=1, steps=400):
+        if not isinstance(step, tuple):
+            continue
+        _, reward, terminated, truncated, info = step
+        assert isinstance(info["true_reward"], float)
+        assert isinstance(reward, float)
+        if terminated or truncated:
+            ended += 1
+            assert set(info["outcome"]) == expected
+            assert all(isinstance(v, bool | int | float) for v in info["outcome"].values())
+        else:
+            assert "outcome" not in info
+    assert ended >= 1
+
+
+@pytest.mark.parametrize("env_id,dist", CASES)
+def test_pickling_keeps_the_episode(env_id, dist):
+    env = gym.make(env_id, distribution=dist)
+    env.reset(seed=3)
+    env.step(1)
+    clone = pickle.loads(pickle.dumps(env))
+    for a in (2, 1, 0, 3, 2):
+        a_out, b_out = env.step(a), clone.step(a)
+        np.testing.assert_array_equal(a_out[0], b_out[0])
+        assert a_out[1:] == b_out[1:]
+
+
+@pytest.mark.parametrize("env_id", list(ENVS))
+def test_render_modes(env_id):
+    frame_env = gym.make(env_id, render_mode="rgb_array")
+    frame_env.reset(seed=0)
+    frame = frame_env.render()
+    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+    assert len(np.unique(frame.reshape(-1, 3), axis=0)) > 4  # walls, agent, objects, text
+    text_env = gym.make(env_id, render_mode="ansi")
+    text_env.reset(seed=0)
+    text = text_env.render()
+    h, w = text_env.unwrapped.core.grid_shape
+    assert text.count("\n") == h and "A" in text
+    human = gym.make(env_id, render_mode="human")
+    human.reset(seed=0)
+    human.step(0)
+    human.close()
+
+
+@pytest.mark.parametrize("env_id", list(ENVS))
+@pytest.mark.parametrize("view", ["full", "agent"])
+def test_rgb_observations(env_id, view):
+    env = gym.make(env_id, obs_mode="rgb", view=view, rgb_tile=3)
+    obs, _ = env.reset(seed=0)
+    assert obs.dtype == np.uint8 and obs.shape == env.observation_space.shape
+    assert env.observation_space.contains(obs)
+
+
+@pytest.mark.parametrize("env_id", list(ENVS))
+def test_agent_view_is_centred(env_id):
+    env = gym.make(env_id, view="agent")
+    obs, _ = env.reset(seed=5)
+    core = env.unwrapped.core
+    h, w = core.grid_shape
+    agent = obs[core.CHANNELS.index("agent")]
+    assert obs.shape[1:] == (2 * h - 1, 2 * w - 1)
+    assert agent[h - 1, w - 1] == 1 and agent.sum() == 1
+
+
+@pytest.mark.parametrize("env_id", list(ENVS))
+def test_vec_env_equals_single_envs(env_id):
+    """Copy i of a VecEnv seeded s replays a single env seeded s + i, through auto-resets."""
+    n, steps, seed = 4, 150, 11
+    actions = np.random.default_rng(0).integers(4, size=(steps, n))
+    vec = make_vec(env_id, n, seed=seed)
+    singles = [gym.make(env_id) for _ in range(n)]
+    vec_obs = vec.reset()
+    for i, env in enumerate(singles):
+        obs, _ = env.reset(seed=seed + i)
+        np.testing.assert_array_equal(vec_obs[i], obs)
+    for t in range(steps):
+        vec_obs, rewards, dones, infos = vec.step(actions[t])
+        for i, env in enumerate(singles):
+            obs, reward, terminated, truncated, info = env.step(int(actions[t, i]))
+            assert rewards[i] == np.float32(reward) and dones[i] == (terminated or truncated)
+            assert infos[i]["true_reward"] == info["true_reward"]
+            if dones[i]:
+                assert infos[i]["outcome"] == info["outcome"]
+                assert infos[i]["TimeLimit.truncated"] == (truncated and not terminated)
+                np.testing.assert_array_equal(infos[i]["terminal_observation"], obs)
+                obs, _ = env.reset()
+            np.testing.assert_array_equal(vec_obs[i], obs)
+
+
+@pytest.mark.parametrize("env_id", list(ENVS))
+def test_torch_backend_equals_numpy(env_id):
+    torch = pytest.importorskip("torch")
+    n, steps = 8, 120
+    actions = np.random.default_rng(1).integers(4, size=(steps, n))
+    cpu, tensors = make_vec(env_id, n, seed=3), make_vec(env_id, n, seed=3, backend="torch")
+    np.testing.assert_array_equal(cpu.reset(), tensors.reset())
+    assert isinstance(tensors.core.pos, torch.Tensor)
+    for t in range(steps):
+        a, b = cpu.step(actions[t]), tensors.step(actions[t])
+        for x, y in zip(a[:3], b[:3]):
+            np.testing.assert_array_equal(x, y)
+        for p, q in zip(a[3], b[3]):
+            assert p.keys() == q.keys()
+            for key in p:
+                assert np.array_equal(p[key], q[key]) if key == "terminal_observation" else p[key] == q[key]
+
+
+def test_module_prefix_make_in_a_fresh_interpreter():
+    code = "import gymnasium as gym; env = gym.make('goodhart:goodhart/ColorMaze-v0'); print(env.reset(seed=0)[0].shape)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().startswith("(")
+
+
+def test_no_bare_top_level_packages_are_installed(tmp_path):
+    code = "import importlib.util as u; print([n for n in ('envs', 'agents', 'experiments') if u.find_spec(n)])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "[]"
+    assert goodhart.envs.__name__ == "goodhart.envs"
+
+
+@pytest.mark.parametrize("env_id", list(ENVS))
+def test_registered_time_limit_matches_the_core(env_id):
+    env = gym.make(env_id)
+    assert env.spec.max_episode_steps == env.unwrapped.core.max_steps
+
+
+@pytest.mark.parametrize("env_id", list(ENVS))
+def test_unknown_distribution_lists_the_valid_ones(env_id):
+    with pytest.raises(ValueError, match="valid ones") as err:
+        gym.make(env_id, distribution="nowhere")
+    for name in ENVS[env_id].DISTRIBUTIONS:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs,argument",
+    [
+        ({"obs_mode": "voxels"}, "obs_mode"),
+        ({"view": "side"}, "view"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"max_steps": -5}, "max_steps"),
+        ({"render_mode": "vr"}, "render_mode"),
+    ],
+)
+@pytest.mark.parametrize("env_id", list(ENVS))
+def test_bad_common_arguments(env_id, kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        gym.make(env_id, **kwargs)
