@@ -15,10 +15,10 @@ from goodhart.envs.core.grid import GridCore
 from goodhart.envs.core.gym_env import GridEnv
 from goodhart.envs.core.vec_env import GridVecEnv
 from goodhart.envs.corner_maze import CornerMaze
-# from goodhart.envs.loop_race import LoopRace
+from goodhart.envs.loop_race import LoopRace
 
 ENVS: dict[str, type[GridCore]] = {
-#    "goodhart/LoopRace-v0": LoopRace,
+    "goodhart/LoopRace-v0": LoopRace,
     "goodhart/ColorMaze-v0": ColorMaze,
     "goodhart/CornerMaze-v0": CornerMaze,
 }
