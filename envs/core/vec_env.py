@@ -14,6 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from array_api_compat import is_array_api_obj
 from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
@@ -84,6 +85,27 @@ class GridVecEnv(VecEnv):
 
     def _observations(self) -> np.ndarray:
         return np.array(to_numpy(self.core.observe()), copy=True)
+
+    # ------------------------------------------------------ save and resume
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where the copies are: each copy's level
+        generator state and the core's arrays (levels and episodes in progress), on the host."""
+        arrays = {name: to_numpy(value).copy() for name, value in vars(self.core).items() if is_array_api_obj(value)}
+        return {"rngs": [None if rng is None else rng.bit_generator.state for rng in self._rngs], "arrays": arrays}
+
+    def load_state_dict(self, state: dict[str, Any]) -> np.ndarray:
+        """Restore a :meth:`state_dict` (from a VecEnv of the same env, size and knobs) and
+        return the current observations."""
+        if len(state["rngs"]) != self.num_envs:
+            raise ValueError(f"the saved state has {len(state['rngs'])} copies, this VecEnv {self.num_envs}")
+        for i, rng_state in enumerate(state["rngs"]):
+            self._rngs[i] = np.random.Generator(np.random.PCG64())
+            self._rngs[i].bit_generator.state = rng_state
+        for name, value in state["arrays"].items():
+            setattr(self.core, name, self.core._asarray(np.asarray(value)))
+        self.core._loaded = True
+        self._reset_seeds()
+        return self._observations()
 
     # ------------------------------------------------------------ plumbing
     def close(self) -> None:

@@ -1,0 +1,347 @@
+"""Model files that cannot run code when they are loaded.
+
+A trained policy is two files side by side:
+
+* ``<stem>.safetensors``: the policy's weights (``state_dict``), in the safetensors format,
+  which holds tensors and nothing else;
+* ``<stem>.json``: what is needed to rebuild the network around them: a format tag, the run
+  config (env id, env kwargs, network), the observation and action spaces, the library
+  versions that wrote it and the sha256 of the weights file.
+
+Loading reads the JSON, rebuilds the stable-baselines3 ``ActorCriticPolicy`` from it and loads
+the weights strictly. Neither pickle nor ``torch.load`` is ever used on these files, so a
+model downloaded from anywhere can be loaded safely. :func:`export_sb3_zip` writes a
+stable-baselines3 ``.zip`` for users of that ecosystem (loading *those* unpickles data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3 import PPO
+from stable_baselines3.common.policies import ActorCriticPolicy
+
+from goodhart.agents.ppo import policy_kwargs
+
+FORMAT = "goodhart-policy/1"
+WEIGHTS_SUFFIX = ".safetensors"
+META_SUFFIX = ".json"
+_LIBRARIES = ("goodhart-gridworlds", "torch", "stable_baselines3", "safetensors", "gymnasium", "numpy")
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, corrupt, truncated or not a Goodhart Gridworlds policy."""
+
+
+@dataclass
+class LoadedModel:
+    """A policy rebuilt from a model file.
+
+    Attributes:
+        policy: the stable-baselines3 ``ActorCriticPolicy``, on the CPU, in eval mode.
+        config: the run config saved with it (``env``, ``env_kwargs``, ``network``...).
+        env_id: the registered env id it was trained on (``config["env"]``).
+        metadata: the whole JSON file (spaces, versions, sha256...).
+    """
+
+    policy: ActorCriticPolicy
+    config: dict[str, Any]
+    env_id: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------- paths
+def model_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(weights, metadata)`` paths of a model given its stem (``run/model``), its
+    ``.safetensors`` file or its ``.json`` file."""
+    text = os.fspath(path)
+    for suffix in (WEIGHTS_SUFFIX, META_SUFFIX):
+        if text.endswith(suffix):
+            text = text[: -len(suffix)]
+            break
+    return Path(text + WEIGHTS_SUFFIX), Path(text + META_SUFFIX)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a temporary file in the same folder, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------- spaces
+def _space_to_json(space: spaces.Space) -> dict[str, Any]:
+    if isinstance(space, spaces.Box):
+        low, high = np.unique(space.low), np.unique(space.high)
+        if len(low) != 1 or len(high) != 1:
+            raise ValueError("only Box observation spaces with scalar bounds can be saved")
+        return {
+            "type": "Box",
+            "shape": list(space.shape),
+            "low": low[0].item(),
+            "high": high[0].item(),
+            "dtype": np.dtype(space.dtype).name,
+        }
+    if isinstance(space, spaces.Discrete):
+        if int(space.start) != 0:
+            raise ValueError("only Discrete action spaces starting at 0 can be saved")
+        return {"type": "Discrete", "n": int(space.n)}
+    raise ValueError(f"cannot save a {type(space).__name__} space")
+
+
+def _space_from_json(data: Any) -> spaces.Space:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"a space must be a JSON object, not {data!r}")
+    if data.get("type") == "Box":
+        return spaces.Box(
+            low=data["low"], high=data["high"], shape=tuple(int(s) for s in data["shape"]), dtype=np.dtype(data["dtype"])
+        )
+    if data.get("type") == "Discrete":
+        return spaces.Discrete(int(data["n"]))
+    raise ValueError(f"unknown space type {data.get('type')!r}")
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+# ----------------------------------------------------------- shared weights
+def _aliases(state: Mapping[str, torch.Tensor]) -> dict[str, str]:
+    """``{alias: canonical}`` for entries of ``state`` that are the same tensor as an earlier
+    one (SB3 shares one features extractor between the actor and the critic under three
+    names). safetensors stores each tensor once, so only canonical names go in the file."""
+    seen: dict[tuple[Any, ...], str] = {}
+    aliases: dict[str, str] = {}
+    for name, tensor in state.items():
+        key = (tensor.device, tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tuple(tensor.stride()))
+        if tensor.numel() and key in seen:
+            aliases[name] = seen[key]
+        else:
+            seen.setdefault(key, name)
+    return aliases
+
+
+def _build_policy(meta: Mapping[str, Any]) -> ActorCriticPolicy:
+    observation_space = _space_from_json(meta["observation_space"])
+    action_space = _space_from_json(meta["action_space"])
+    policy = ActorCriticPolicy(
+        observation_space,
+        action_space,
+        lambda _progress: 0.0,  # constant schedule: the optimizer is never stepped
+        **policy_kwargs(meta["config"]["network"]),
+    )
+    return policy.to("cpu")
+
+
+# ------------------------------------------------------------------ save
+def save_model(model: PPO, path: str | os.PathLike[str], config: Mapping[str, Any]) -> None:
+    """Write ``model``'s policy to ``<path>.safetensors`` and ``<path>.json``.
+
+    Args:
+        model: a trained stable-baselines3 PPO (built by :func:`goodhart.agents.ppo.build_ppo`).
+        path: the file stem, e.g. ``run/model`` (a ``.safetensors`` or ``.json`` suffix is
+            taken off).
+        config: the run config, saved as given; it must hold ``env``, ``env_kwargs`` and
+            ``network`` (``channels``, ``strides``, ``features_dim``, ``net_arch``) and be
+            JSON-serialisable.
+    """
+    from safetensors.torch import save_file
+
+    missing = [key for key in ("env", "env_kwargs", "network") if key not in config]
+    if missing:
+        raise ValueError(f"config lacks {missing}; it needs 'env', 'env_kwargs' and 'network'")
+    weights_path, meta_path = model_paths(path)
+    state = model.policy.state_dict()
+    aliases = _aliases(state)
+    tensors = {
+        name: tensor.detach().to("cpu").contiguous().clone()
+        for name, tensor in state.items()
+        if name not in aliases
+    }
+    write_atomic(weights_path, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
+    meta = {
+        "format": FORMAT,
+        "weights": weights_path.name,
+        "weights_sha256": _sha256(weights_path),
+        "config": dict(config),
+        "observation_space": _space_to_json(model.observation_space),
+        "action_space": _space_to_json(model.action_space),
+        "shared_tensors": aliases,
+        "versions": _versions(),
+    }
+    text = json.dumps(meta, indent=2, sort_keys=False) + "\n"
+    write_atomic(meta_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+# ------------------------------------------------------------------ load
+def _read_meta(meta_path: Path) -> dict[str, Any]:
+    if not meta_path.is_file():
+        raise ModelFileError(f"{meta_path}: model metadata file not found")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{meta_path}: not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{meta_path}: expected a JSON object, found {type(meta).__name__}")
+    if meta.get("format") != FORMAT:
+        raise ModelFileError(
+            f"{meta_path}: not a Goodhart Gridworlds policy file "
+            f"(format tag {meta.get('format')!r}, expected {FORMAT!r})"
+        )
+    for key in ("weights_sha256", "config", "observation_space", "action_space"):
+        if key not in meta:
+            raise ModelFileError(f"{meta_path}: the field {key!r} is missing")
+    config = meta["config"]
+    if not isinstance(config, dict) or not all(k in config for k in ("env", "env_kwargs", "network")):
+        raise ModelFileError(f"{meta_path}: 'config' must be an object with 'env', 'env_kwargs' and 'network'")
+    return meta
+
+
+def _mismatches(tensors: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> str:
+    """A short description of how ``tensors`` differ from the network's ``expected`` state
+    (each shared tensor named once); empty if they fit."""
+    shared = _aliases(expected)
+
+    def listed(names: list[str], sep: str = ", ") -> str:
+        shown = sep.join(names[:3])
+        return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+    missing = [name for name in expected if name not in tensors and name not in shared]
+    unexpected = [name for name in tensors if name not in expected]
+    wrong = [
+        f"{name} is {tuple(tensors[name].shape)} {tensors[name].dtype}, "
+        f"the network has {tuple(expected[name].shape)} {expected[name].dtype}"
+        for name in expected
+        if name in tensors and name not in shared
+        and (tensors[name].shape != expected[name].shape or tensors[name].dtype != expected[name].dtype)
+    ]
+    parts = []
+    if missing:
+        parts.append(f"missing tensors {listed(missing)}")
+    if unexpected:
+        parts.append(f"unexpected tensors {listed(unexpected)}")
+    if wrong:
+        parts.append(listed(wrong, "; "))
+    return "; ".join(parts)
+
+
+def load_policy(path: str | os.PathLike[str]) -> LoadedModel:
+    """Rebuild a saved policy from its stem, its ``.safetensors`` file or its ``.json`` file.
+
+    Raises:
+        ModelFileError: a file is missing, not valid JSON, not tagged as a Goodhart policy,
+            its weights do not match the recorded sha256 or cannot be parsed, or they do not
+            fit the network the config describes.
+    """
+    from safetensors.torch import load_file
+
+    weights_path, meta_path = model_paths(path)
+    meta = _read_meta(meta_path)
+    if not weights_path.is_file():
+        raise ModelFileError(f"{weights_path}: model weights file not found")
+    digest = _sha256(weights_path)
+    if digest != meta["weights_sha256"]:
+        raise ModelFileError(
+            f"{weights_path}: sha256 {digest} does not match {meta['weights_sha256']} recorded in "
+            f"{meta_path.name}: the weights file is corrupt, truncated or from another model"
+        )
+    try:
+        tensors = load_file(str(weights_path), device="cpu")
+    except Exception as exc:  # safetensors raises its own error type (and OSError, ValueError)
+        raise ModelFileError(f"{weights_path}: not a readable safetensors file ({exc})") from exc
+    try:
+        policy = _build_policy(meta)
+    except Exception as exc:
+        raise ModelFileError(f"{meta_path}: cannot build the network it describes ({type(exc).__name__}: {exc})") from exc
+    expected = policy.state_dict()
+    for alias, canonical in _aliases(expected).items():
+        if alias not in tensors and canonical in tensors:
+            tensors[alias] = tensors[canonical]
+    problems = _mismatches(tensors, expected)
+    if problems:
+        raise ModelFileError(
+            f"{weights_path}: the weights do not fit the network described in {meta_path.name}: {problems}"
+        )
+    try:
+        policy.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:  # should not happen after the checks above
+        message = " ".join(str(exc).split())
+        raise ModelFileError(
+            f"{weights_path}: the weights do not fit the network described in {meta_path.name} ({message})"
+        ) from exc
+    policy.set_training_mode(False)
+    policy.eval()
+    return LoadedModel(policy=policy, config=meta["config"], env_id=meta["config"]["env"], metadata=meta)
+
+
+# ---------------------------------------------------------------- export
+def export_sb3_zip(model_path: str | os.PathLike[str], zip_path: str | os.PathLike[str]) -> None:
+    """Write a stable-baselines3 ``PPO`` ``.zip`` of a saved model, for users of that ecosystem
+    (``stable_baselines3.PPO.load(zip_path)``).
+
+    The PPO is built on ``make_vec(config["env"], 1, **config["env_kwargs"])`` with the
+    config's ``ppo`` hyperparameters, if any, and the saved weights.
+
+    Warning:
+        Loading a stable-baselines3 zip unpickles data from it, which can run arbitrary code:
+        only load SB3 zips from sources you trust. Share the ``.safetensors`` + ``.json``
+        pair (see :func:`load_policy`) instead.
+    """
+    from goodhart.envs import make_vec
+
+    loaded = load_policy(model_path)
+    config = loaded.config
+    env = make_vec(config["env"], 1, **config["env_kwargs"])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. n_steps * 1 env not a multiple of batch_size
+            model = PPO(
+                ActorCriticPolicy,
+                env,
+                policy_kwargs=policy_kwargs(config["network"]),
+                device="cpu",
+                verbose=0,
+                **dict(config.get("ppo") or {}),
+            )
+        model.policy.load_state_dict(loaded.policy.state_dict(), strict=True)
+        model.save(os.fspath(zip_path))
+    finally:
+        env.close()
+
+
+__all__ = ["FORMAT", "LoadedModel", "ModelFileError", "export_sb3_zip", "load_policy", "model_paths", "save_model"]

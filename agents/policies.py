@@ -1,0 +1,160 @@
+"""Policies that the evaluator runs the same way, batched over N copies of an env.
+
+Every policy maps the observations of all N copies of a :class:`GridVecEnv` to N actions at
+once: :class:`RandomPolicy`, the env's scripted oracles (:class:`OraclePolicy`) and trained
+models (:class:`ModelPolicy`). :func:`run_episodes` runs any of them on a fixed, seeded set of
+levels, the same set for every policy, and returns one outcome dict per episode.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from goodhart.agents.model_io import LoadedModel
+from goodhart.envs import core_class, make_vec
+from goodhart.envs.core.arrays import to_numpy
+from goodhart.envs.core.vec_env import GridVecEnv
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """A batched policy: ``act`` returns the (N,) int actions of the N copies of ``env``."""
+
+    name: str
+
+    def reset(self, seed: int) -> None:
+        """Reseed the policy's own randomness, so that runs are reproducible."""
+        ...
+
+    def act(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
+        """(N,) int64 actions for observations ``obs`` of the N copies of ``env``."""
+        ...
+
+
+class RandomPolicy:
+    """Uniformly random actions, from its own generator."""
+
+    def __init__(self, seed: int = 0, name: str = "random") -> None:
+        self.name = name
+        self.reset(seed)
+
+    def reset(self, seed: int) -> None:
+        self._rng = np.random.default_rng(seed)
+
+    def act(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
+        return self._rng.integers(0, int(env.action_space.n), size=env.num_envs, dtype=np.int64)
+
+
+class OraclePolicy:
+    """One of the env's scripted reference policies (a name in its ``ORACLES``), looked up at
+    every agent's cell; deterministic."""
+
+    def __init__(self, oracle_name: str) -> None:
+        self.oracle_name = oracle_name
+        self.name = f"oracle-{oracle_name}"
+
+    def reset(self, seed: int) -> None:
+        pass
+
+    def act(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
+        return np.asarray(to_numpy(env.core.oracle_actions(self.oracle_name)), dtype=np.int64).reshape(env.num_envs)
+
+
+class ModelPolicy:
+    """A trained policy (see :func:`goodhart.agents.model_io.load_policy`), one batched forward
+    pass per step. Actions are sampled from its distribution (from the policy's own torch
+    generator, reseeded by :meth:`reset`) or, if ``deterministic``, its most likely ones."""
+
+    def __init__(self, loaded: LoadedModel, deterministic: bool = False, name: str = "model") -> None:
+        self.loaded = loaded
+        self.policy = loaded.policy
+        self.deterministic = deterministic
+        self.name = name
+        self._generator = torch.Generator(device=self.policy.device)
+        self.reset(0)
+
+    def reset(self, seed: int) -> None:
+        self._generator.manual_seed(int(seed))
+
+    def act(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
+        expected = tuple(self.policy.observation_space.shape)
+        if tuple(obs.shape[1:]) != expected:
+            raise ValueError(
+                f"observations of shape {tuple(obs.shape[1:])} do not fit the model, which takes {expected}: "
+                f"run it on {self.loaded.env_id!r} with its env_kwargs {self.loaded.config.get('env_kwargs')}"
+            )
+        with torch.no_grad():
+            obs_tensor, _ = self.policy.obs_to_tensor(obs)
+            distribution = self.policy.get_distribution(obs_tensor).distribution
+            if self.deterministic:
+                actions = torch.argmax(distribution.probs, dim=1)
+            else:
+                actions = torch.multinomial(distribution.probs, 1, generator=self._generator).squeeze(1)
+        return actions.cpu().numpy().astype(np.int64)
+
+
+def reference_policies(env_id: str) -> dict[str, Policy]:
+    """``"random"`` and ``"oracle-<name>"`` for each of the env's ``ORACLES``."""
+    policies: dict[str, Policy] = {"random": RandomPolicy()}
+    for oracle in core_class(env_id).ORACLES:
+        policy = OraclePolicy(oracle)
+        policies[policy.name] = policy
+    return policies
+
+
+def run_episodes(
+    policy: Policy,
+    env_id: str,
+    env_kwargs: Mapping[str, Any] | None,
+    *,
+    distribution: str,
+    episodes: int,
+    level_seed: int,
+    max_batch: int = 1024,
+) -> list[dict[str, Any]]:
+    """Run ``policy`` for ``episodes`` episodes on a fixed set of levels of ``distribution``;
+    one ``info["outcome"]`` dict per episode.
+
+    The levels depend only on ``(env_id, env_kwargs, distribution, episodes, level_seed,
+    max_batch)``, never on the policy: ``n = min(episodes, max_batch)`` copies seeded
+    ``level_seed + i`` (levels are drawn at reset only) each play ``k = ceil(episodes / n)``
+    episodes; outcomes are ordered by (episode index, copy) and cut to ``episodes``.
+    ``policy.reset(level_seed)`` is called first. A ``distribution`` in ``env_kwargs`` is
+    overridden by the keyword argument.
+
+    Note that copies are seeded ``level_seed, level_seed + 1, ...``: runs whose seed ranges
+    overlap (or that overlap the training seeds) share levels.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes={episodes} must be at least 1")
+    if max_batch < 1:
+        raise ValueError(f"max_batch={max_batch} must be at least 1")
+    n = min(episodes, max_batch)
+    k = math.ceil(episodes / n)
+    kwargs = {key: value for key, value in (env_kwargs or {}).items() if key != "distribution"}
+    env = make_vec(env_id, n, seed=level_seed, distribution=distribution, **kwargs)
+    outcomes: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    remaining = n  # copies with fewer than k outcomes
+    try:
+        policy.reset(level_seed)
+        obs = env.reset()
+        while remaining:
+            actions = np.asarray(policy.act(obs, env)).reshape(n)
+            obs, _reward, done, infos = env.step(actions)
+            for i in np.flatnonzero(done):
+                if len(outcomes[i]) < k:
+                    outcomes[i].append(infos[i]["outcome"])
+                    if len(outcomes[i]) == k:
+                        remaining -= 1
+    finally:
+        env.close()
+    ordered = [outcomes[i][j] for j in range(k) for i in range(n)]
+    return ordered[:episodes]
+
+
+__all__ = ["ModelPolicy", "OraclePolicy", "Policy", "RandomPolicy", "reference_policies", "run_episodes"]

@@ -1,0 +1,1 @@
+"""Experiments: configs, training runs, evaluation, reports and sweeps."""
