@@ -41,6 +41,10 @@ class GridCore:
         DISTRIBUTIONS: level distribution name -> one-line description.
         OUTCOMES: names of the env's own outcome metrics (``return``, ``true_return`` and
             ``steps`` are added for every env).
+        CAPABILITY: the outcome flag "the agent reached something it could be after" (the goal
+            or its proxy; the finish or the lagoon): what the evaluator calls capability.
+        PREFERENCE: the outcome flag "the intended thing, not the proxy", read among the
+            capable episodes: what the evaluator calls preference.
         DEFAULT_MAX_STEPS: the episode limit (also the registered ``max_episode_steps``).
         ORACLES: names of scripted reference policies. Each is a level array
             ``policy_<name>`` (H, W) of the action to take on each cell, made by ``_generate``;
@@ -56,6 +60,8 @@ class GridCore:
     STYLES: ClassVar[Mapping[str, str]]
     DISTRIBUTIONS: ClassVar[Mapping[str, str]]
     OUTCOMES: ClassVar[tuple[str, ...]]
+    CAPABILITY: ClassVar[str]
+    PREFERENCE: ClassVar[str]
     DEFAULT_MAX_STEPS: ClassVar[int]
     ORACLES: ClassVar[tuple[str, ...]] = ()
     ACTIONS: ClassVar[tuple[str, ...]] = MOVES

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 PANEL_WIDTH = 190
 TEXT = (30, 30, 30)
+Line = Union[str, tuple[str, tuple[int, int, int]]]  # a panel text line, optionally coloured
 GRID_LINE = (225, 225, 220)
 
 
@@ -51,26 +52,36 @@ def ansi(core: GridCore, index: int = 0) -> str:
 class Renderer:
     """Draws frames of one copy: the grid, the agent with its heading, a legend and text lines.
 
-    ``cell`` is the side of a grid cell in pixels; ``human`` frames go to a resizable window.
+    ``cell`` is the side of a grid cell in pixels; ``font_size`` the height of the panel's
+    text (the panel widens with it); ``human`` frames go to a resizable window.
     """
 
-    def __init__(self, cell: int = 32) -> None:
+    def __init__(self, cell: int = 32, font_size: int = 20) -> None:
         self.cell = cell
         self.pygame = _pygame()
-        self.font = self.pygame.font.Font(None, 20)
+        self.font = self.pygame.font.Font(None, font_size)
+        self.title_font = self.pygame.font.Font(None, font_size)
+        self.title_font.set_bold(True)
+        self.line_height = round(font_size * 1.1)
+        self.panel_width = round(PANEL_WIDTH * font_size / 20)
         self.window = None
         self.clock = None
 
-    def frame(self, core: GridCore, index: int = 0, lines: Sequence[str] = ()) -> np.ndarray:
-        """An RGB frame ``(height, width, 3)`` uint8 of copy ``index``."""
-        return np.transpose(self.pygame.surfarray.array3d(self.surface(core, index, lines)), (1, 0, 2)).copy()
+    def frame(
+        self, core: GridCore, index: int = 0, lines: Sequence[Line] = (), title: str | None = None
+    ) -> np.ndarray:
+        """An RGB frame ``(height, width, 3)`` uint8 of copy ``index``. ``lines`` are text lines
+        under the legend, each a string or ``(string, rgb)``; ``title`` a bold line above it."""
+        surf = self.surface(core, index, lines, title)
+        return np.transpose(self.pygame.surfarray.array3d(surf), (1, 0, 2)).copy()
 
-    def surface(self, core: GridCore, index: int, lines: Sequence[str]):
+    def surface(self, core: GridCore, index: int, lines: Sequence[Line], title: str | None = None):
         pg, cell = self.pygame, self.cell
         planes = host_planes(core, index)
         _, h, w = planes.shape
-        height = max(h * cell, 24 + 22 * (len(core.CHANNELS) + len(lines) + 1))
-        surf = pg.Surface((w * cell + PANEL_WIDTH, height))
+        rows = len(core.CHANNELS) + len(lines) + 1 + (title is not None)
+        height = max(h * cell, 24 + self.line_height * rows)
+        surf = pg.Surface((w * cell + self.panel_width, height))
         surf.fill(core.BACKGROUND)
         for r in range(h + 1):
             pg.draw.line(surf, GRID_LINE, (0, r * cell), (w * cell, r * cell))
@@ -83,7 +94,7 @@ class Renderer:
                     continue
                 for r, c in np.argwhere(planes[k] > 0):
                     self._draw(surf, style, core.COLOURS[name], int(r), int(c), heading)
-        self._panel(surf, core, w * cell + 12, lines)
+        self._panel(surf, core, w * cell + 12, lines, title)
         return surf
 
     def _draw(self, surf, style: str, colour, r: int, c: int, heading: int) -> None:
@@ -103,18 +114,23 @@ class Renderer:
                 points.append((cx + dx, cy + dy))
             pg.draw.polygon(surf, colour, points)
 
-    def _panel(self, surf, core: GridCore, x: int, lines: Sequence[str]) -> None:
-        pg = self.pygame
+    def _panel(self, surf, core: GridCore, x: int, lines: Sequence[Line], title: str | None = None) -> None:
+        pg, step = self.pygame, self.line_height
         y = 10
+        if title is not None:
+            surf.blit(self.title_font.render(title, True, TEXT), (x, y + 2))
+            y += step + 4
+        side = round(step * 0.64)
         for name in core.CHANNELS:
-            swatch = pg.Rect(x, y + 2, 14, 14)
+            swatch = pg.Rect(x, y + 2, side, side)
             pg.draw.rect(surf, core.COLOURS[name], swatch)
-            surf.blit(self.font.render(name, True, TEXT), (x + 22, y + 2))
-            y += 22
+            surf.blit(self.font.render(name, True, TEXT), (x + side + 8, y + 2))
+            y += step
         y += 10
         for line in lines:
-            surf.blit(self.font.render(line, True, TEXT), (x, y))
-            y += 22
+            text, colour = (line, TEXT) if isinstance(line, str) else line
+            surf.blit(self.font.render(text, True, colour), (x, y))
+            y += step
 
     def show(self, frame: np.ndarray, fps: int) -> None:
         """Show a frame in the (resizable) window at ``fps`` frames per second."""

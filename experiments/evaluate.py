@@ -1,0 +1,198 @@
+"""The evaluator: policies on fixed, seeded level sets per distribution, with statistics.
+
+Every policy (a trained model, every seed of a run, or a reference policy) plays the same
+levels: for a distribution, episode ``j`` of copy ``i`` is the level drawn from seed
+``level_seed + i``, whatever the policy does. Results are written atomically:
+
+    results.json   per policy, distribution and metric: mean, 95 % CI, IQM, per-seed values
+    results.csv    tidy: one row per policy x seed x distribution x metric
+    report.md      tables (written by goodhart.experiments.report)
+    *.png          plots
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from goodhart.agents.model_io import load_policy, model_paths, write_atomic
+from goodhart.agents.policies import ModelPolicy, Policy, reference_policies, run_episodes
+from goodhart.envs import core_class
+from goodhart.experiments.metrics import across_seeds, episode_ratios, ratio
+
+DEFAULT_LEVEL_SEED = 10**6  # far from the training seeds (copy i of a run seeded s plays seed s + i)
+
+
+class EvaluationError(ValueError):
+    """Bad input to the evaluator; the message says which."""
+
+
+@dataclass
+class Subject:
+    """A policy to evaluate: a name, and one Policy per training seed (one for references)."""
+
+    name: str
+    kind: str  # "trained" or "reference"
+    env_id: str
+    env_kwargs: dict[str, Any]
+    seeds: dict[int, Policy]
+    source: str = ""
+    runs: list[Path] = field(default_factory=list)  # run folders, for training curves
+
+
+def _trained(name: str, folders_or_models: Sequence[Path], deterministic: bool) -> Subject:
+    seeds: dict[int, Policy] = {}
+    env_id, env_kwargs, runs = None, None, []
+    for index, path in enumerate(folders_or_models):
+        loaded = load_policy(Path(path) / "model" if Path(path).is_dir() else path)
+        kwargs = {k: v for k, v in loaded.config.get("env_kwargs", {}).items() if k != "distribution"}
+        if env_id is None:
+            env_id, env_kwargs = loaded.env_id, kwargs
+        elif (loaded.env_id, kwargs) != (env_id, env_kwargs):
+            raise EvaluationError(f"{path}: its env or env_kwargs differ from the other seeds of {name!r}")
+        seed = int(loaded.config.get("seed", index))
+        seeds[seed] = ModelPolicy(loaded, deterministic=deterministic, name=name)
+        if Path(path).is_dir():
+            runs.append(Path(path))
+    return Subject(name, "trained", env_id, env_kwargs, seeds, source=str(folders_or_models[0]), runs=runs)
+
+
+def resolve_subject(spec: str, deterministic: bool = False) -> Subject | str:
+    """A trained Subject from a run folder (all its ``seed*`` folders), a seed folder or a
+    model file; or the string itself if it names a reference policy (resolved later, once the
+    env is known)."""
+    path = Path(spec)
+    if path.is_dir():
+        seed_dirs = sorted(p for p in path.glob("seed*") if (p / "model.json").exists())
+        if seed_dirs:
+            return _trained(path.name, seed_dirs, deterministic)
+        if (path / "model.json").exists():
+            return _trained(path.parent.name if path.name.startswith("seed") else path.name, [path], deterministic)
+        raise EvaluationError(f"{spec}: a folder with neither model.json nor seed*/model.json in it")
+    weights, meta = model_paths(path)
+    if meta.exists() or weights.exists():
+        return _trained(meta.stem, [meta], deterministic)
+    if spec == "random" or spec.startswith("oracle-"):
+        return spec
+    raise EvaluationError(f"{spec}: not a run folder, a model file, or a reference policy (random, oracle-<name>)")
+
+
+def reference_subject(name: str, env_id: str, env_kwargs: dict[str, Any]) -> Subject:
+    available = reference_policies(env_id)
+    if name not in available:
+        raise EvaluationError(f"{name}: not a reference policy of {env_id}; available: {sorted(available)}")
+    return Subject(name, "reference", env_id, env_kwargs, {0: available[name]}, source="reference")
+
+
+def resolve_subjects(specs: Sequence[str], env_id: str | None, deterministic: bool = False, env_kwargs: dict | None = None) -> list[Subject]:
+    """Subjects for the command line's arguments. Reference policies run on the env (and
+    knobs) of the trained policies given with them, or on ``env_id``."""
+    resolved = [resolve_subject(s, deterministic) for s in specs]
+    trained = [s for s in resolved if isinstance(s, Subject)]
+    if trained:
+        env_id = env_id or trained[0].env_id
+        env_kwargs = trained[0].env_kwargs if env_kwargs is None else env_kwargs
+        for subject in trained:
+            if subject.env_id != env_id:
+                raise EvaluationError(f"{subject.source}: trained on {subject.env_id}, not {env_id}")
+    if env_id is None:
+        raise EvaluationError("reference policies need --env ID (or a trained policy beside them)")
+    core_class(env_id)
+    return [s if isinstance(s, Subject) else reference_subject(s, env_id, env_kwargs or {}) for s in resolved]
+
+
+def evaluate(
+    subjects: Sequence[Subject],
+    distributions: Sequence[str],
+    episodes: int,
+    level_seed: int = DEFAULT_LEVEL_SEED,
+) -> dict[str, Any]:
+    """Run every subject on every distribution's level set; the results record."""
+    env_id = subjects[0].env_id
+    core = core_class(env_id)
+    for dist in distributions:
+        if dist not in core.DISTRIBUTIONS:
+            raise EvaluationError(f"distribution {dist!r} is not one of {env_id}'s: {list(core.DISTRIBUTIONS)}")
+    record: dict[str, Any] = {
+        "env": env_id,
+        "distributions": list(distributions),
+        "episodes": episodes,
+        "level_seed": level_seed,
+        "capability": core.CAPABILITY,
+        "preference": core.PREFERENCE,
+        "policies": {},
+    }
+    for subject in subjects:
+        entry: dict[str, Any] = {"kind": subject.kind, "source": subject.source, "seeds": sorted(subject.seeds), "env_kwargs": subject.env_kwargs, "runs": [str(r) for r in subject.runs], "metrics": {}}
+        for dist in distributions:
+            per_seed: dict[str, list[float]] = {}
+            episodes_of: dict[str, tuple] = {}
+            for seed in sorted(subject.seeds):
+                outcomes = run_episodes(subject.seeds[seed], env_id, subject.env_kwargs, distribution=dist, episodes=episodes, level_seed=level_seed)
+                for metric, (num, den) in episode_ratios(outcomes, core).items():
+                    per_seed.setdefault(metric, []).append(ratio(num, den))
+                    episodes_of[metric] = (num, den)
+            entry["metrics"][dist] = {
+                metric: across_seeds(values, episodes_of[metric] if len(values) == 1 else None)
+                for metric, values in per_seed.items()
+            }
+        record["policies"][subject.name] = entry
+    return record
+
+
+def tidy_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per policy x seed x distribution x metric."""
+    rows = []
+    for name, entry in record["policies"].items():
+        for dist, metrics in entry["metrics"].items():
+            for metric, stats in metrics.items():
+                for seed, value in zip(entry["seeds"], stats["per_seed"]):
+                    rows.append({"policy": name, "seed": seed, "distribution": dist, "metric": metric, "value": value})
+    return rows
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN becomes null: JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_results(record: dict[str, Any], out: Path) -> None:
+    """results.json and results.csv, each written atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_json_safe(record), indent=2)
+    write_atomic(out / "results.json", lambda tmp: tmp.write_text(text))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["policy", "seed", "distribution", "metric", "value"])
+    writer.writeheader()
+    writer.writerows(tidy_rows(record))
+    write_atomic(out / "results.csv", lambda tmp: tmp.write_text(buffer.getvalue()))
+
+
+def read_results(out: Path) -> dict[str, Any]:
+    """A results record written by :func:`write_results` (metrics' nulls back to NaN)."""
+
+    def nan(value: Any) -> Any:
+        if value is None:
+            return math.nan
+        if isinstance(value, dict):
+            return {k: nan(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [nan(v) for v in value]
+        return value
+
+    record = json.loads((out / "results.json").read_text())
+    for entry in record["policies"].values():
+        entry["metrics"] = nan(entry["metrics"])
+    return record

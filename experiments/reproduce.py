@@ -1,0 +1,69 @@
+"""Running a sweep end to end: train every run, evaluate every condition beside the reference
+policies on the same levels, check the expected effects, and write the report."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from goodhart.experiments.evaluate import Subject, _trained, evaluate, reference_subject, write_results
+from goodhart.experiments.report import knob_plot, write_report
+from goodhart.experiments.sweep import Check, Manifest, SweepSpec, expand, run_local
+
+
+def check_passes(check: Check, record: dict[str, Any]) -> bool:
+    def mean(policy: str) -> float:
+        return record["policies"][policy]["metrics"][check.distribution][check.metric]["mean"]
+
+    value = mean(check.policy)
+    bound = check.value if check.than is None else check.factor * mean(check.than)
+    if math.isnan(value) or bound is None or math.isnan(bound):
+        return False
+    return {">=": value >= bound, "<=": value <= bound, ">": value > bound, "<": value < bound}[check.op]
+
+
+def run_sweep(spec: SweepSpec, out: Path, *, quick: bool = False, seeds: int | None = None, workers: int = 1, max_attempts: int = 2, source: str = "sweep") -> tuple[Path, bool]:
+    """Train, evaluate and report; returns the report path and whether every run finished and
+    every check passed."""
+    started = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    runs = expand(spec, out, quick=quick, seeds=seeds, source=source)
+    manifest = Manifest(out, runs)
+    run_local(runs, manifest, out, workers, max_attempts)
+    trained_for = time.time() - started
+    failed = [r for r in runs if r.status != "done"]
+    for run in failed:
+        print(f"run {run.id} failed after {run.attempts} attempt(s): {run.error}", file=sys.stderr)
+    episodes = (spec.quick.episodes if quick else None) or spec.evaluate.episodes
+    subjects: list[Subject] = []
+    conditions: dict[str, list] = {}
+    for run in runs:
+        if run.status == "done":
+            conditions.setdefault(run.condition, []).append(run)
+    for condition, done in conditions.items():
+        subjects.append(_trained(condition, [r.folder for r in done], spec.evaluate.deterministic))
+    if not subjects:
+        raise RuntimeError(f"no run of {spec.name} finished; see {out / 'manifest.json'}")
+    for name in spec.evaluate.references:
+        subjects.append(reference_subject(name, subjects[0].env_id, subjects[0].env_kwargs))
+    record = evaluate(subjects, spec.evaluate.distributions, episodes, spec.evaluate.level_seed)
+    record["sweep"] = {"name": spec.name, "quick": quick, "train_seconds": round(trained_for), "failed_runs": [r.id for r in failed]}
+    write_results(record, out)
+    checks = [(c.text, check_passes(c, record)) for c in spec.checks if c.policy in record["policies"] and (c.than is None or c.than in record["policies"])]
+    extra = ""
+    if spec.knob:
+        values = {cond: float(runs_[0].extra["assignment"][spec.knob]) for cond, runs_ in conditions.items()}
+        knob_plot(record, spec.knob, values, out / "knob.png", spec.knob_metrics or [("shifted", "preference")])
+        extra = f"\n![metrics against {spec.knob}](knob.png)\n"
+    elapsed = time.time() - started
+    title = f"{spec.name}{' (quick)' if quick else ''}"
+    extra += f"\n{spec.description}\n\nRuns: {len(runs)} ({len(failed)} failed); wall time {elapsed:.0f} s (training {trained_for:.0f} s).\n"
+    report = write_report(record, out, title, checks, extra)
+    record["sweep"]["wall_seconds"] = round(elapsed)
+    write_results(record, out)
+    for text, ok in checks:
+        print(f"{'PASS' if ok else 'FAIL'}: {text}", file=sys.stderr)
+    return report, not failed and all(ok for _, ok in checks)
