@@ -53,17 +53,18 @@ class Renderer:
     """Draws frames of one copy: the grid, the agent with its heading, a legend and text lines.
 
     ``cell`` is the side of a grid cell in pixels; ``font_size`` the height of the panel's
-    text (the panel widens with it); ``human`` frames go to a resizable window.
+    text; ``panel_width`` the width of the text panel (default: 190 pixels for 20-pixel text,
+    in proportion); ``human`` frames go to a resizable window.
     """
 
-    def __init__(self, cell: int = 32, font_size: int = 20) -> None:
+    def __init__(self, cell: int = 32, font_size: int = 20, panel_width: int | None = None) -> None:
         self.cell = cell
         self.pygame = _pygame()
         self.font = self.pygame.font.Font(None, font_size)
         self.title_font = self.pygame.font.Font(None, font_size)
         self.title_font.set_bold(True)
         self.line_height = round(font_size * 1.1)
-        self.panel_width = round(PANEL_WIDTH * font_size / 20)
+        self.panel_width = round(PANEL_WIDTH * font_size / 20) if panel_width is None else panel_width
         self.window = None
         self.clock = None
 
