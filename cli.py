@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -53,6 +54,287 @@ def train(
     except ConfigError as err:
         fail(str(err))
     typer.echo(f"model: {model}.safetensors")
+
+
+def _csv_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@app.command()
+def evaluate(
+    policies: Annotated[list[str], typer.Argument(help="Run folders (every seed*/ in them), seed folders, model files, or reference policies: random, oracle-<name> (e.g. oracle-goal, oracle-cue, oracle-racer, oracle-farmer).", show_default=False)],
+    env: Annotated[Optional[str], typer.Option(help="Env id; needed only when every policy is a reference policy. Default: the trained policies' env.")] = None,
+    distributions: Annotated[str, typer.Option(help="Comma-separated level distributions to evaluate on.")] = "train,shifted",
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes per policy, seed and distribution (a fixed level set).")] = 200,
+    level_seed: Annotated[int, typer.Option(min=0, help="Seed of the level sets: the same for every policy.")] = 10**6,
+    deterministic: Annotated[bool, typer.Option("--deterministic", help="Take each policy's most likely action instead of sampling.")] = False,
+    out: Annotated[Path, typer.Option(help="Folder for results.json, results.csv, report.md and the plots.")] = Path("eval"),
+) -> None:
+    """Evaluate policies on fixed, seeded level sets: capability, preference, true and proxy
+    return per distribution, with 95 % CIs over training seeds."""
+    from goodhart.agents.model_io import ModelFileError
+    from goodhart.experiments.evaluate import EvaluationError, resolve_subjects, write_results
+    from goodhart.experiments.evaluate import evaluate as run_evaluation
+    from goodhart.experiments.report import write_report
+
+    try:
+        subjects = resolve_subjects(policies, env, deterministic)
+        record = run_evaluation(subjects, _csv_list(distributions), episodes, level_seed)
+    except (EvaluationError, ModelFileError, ValueError) as err:
+        fail(str(err))
+    write_results(record, out)
+    report = write_report(record, out, f"Evaluation on {record['env']}")
+    typer.echo(f"report: {report}")
+
+
+@app.command()
+def reproduce(
+    name: Annotated[str, typer.Argument(help="race-gaming, maze-misgeneralization, maze-diversity or corner-maze (the sweeps in experiments/reproductions/).", show_default=False)],
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer seeds and steps: minutes on a 2-core CPU, the effect still shown.")] = False,
+    seeds: Annotated[Optional[int], typer.Option(min=1, help="Training seeds per condition. Default: the reproduction's (>= 5; fewer with --quick).")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Runs trained at once, one process each. Default: the number of cores.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder of the reproduction. Default: results/NAME (NAME-quick with --quick).")] = None,
+) -> None:
+    """Train, evaluate and report one of the headline results. Re-running skips finished runs
+    and resumes interrupted ones."""
+    from goodhart.experiments.config import ConfigError
+    from goodhart.experiments.reproduce import run_sweep
+    from goodhart.experiments.sweep import default_workers, load_spec, reproduction_path
+
+    try:
+        path = reproduction_path(name)
+        spec = load_spec(path)
+    except ConfigError as err:
+        fail(str(err))
+    folder = out or Path("results") / (f"{name}-quick" if quick else name)
+    report, failed, checks = run_sweep(spec, folder, quick=quick, seeds=list(range(seeds)) if seeds else None, workers=workers or default_workers(), source=str(path))
+    typer.echo(f"report: {report}")
+    if failed or not all(ok for _, ok in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="A sweep YAML (with config:, grid:, seeds:, evaluate:; see experiments/reproductions/) or a run config to sweep with --grid.", show_default=False)],
+    grid: Annotated[Optional[list[str]], typer.Option(help="A knob and its values, e.g. --grid env_kwargs.cue_on_goal_prob=1.0,0.9 (repeatable; values are YAML; adds to or replaces the YAML's grid).")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="Training seeds: a range 0-4 or a list 0,3,7. Default: the sweep's (a run config: its seed).")] = None,
+    backend: Annotated[str, typer.Option(help="local: a process per run on this machine; ray: Ray tasks (pip install -e '.\\[ray]').")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (from `ray start --head`); default: a local Ray instance.")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Runs trained at once. Default: the number of cores.")] = None,
+    max_attempts: Annotated[int, typer.Option(min=1, help="Tries per run before it is reported failed.")] = 2,
+    out: Annotated[Optional[Path], typer.Option(help="Sweep folder (manifest, runs, results). Default: sweeps/NAME.")] = None,
+) -> None:
+    """Train and evaluate every condition x seed of a sweep, in parallel, resumably; aggregate
+    the results with the evaluator. Exits non-zero if a run failed."""
+    from goodhart.experiments.config import ConfigError
+    from goodhart.experiments.reproduce import run_sweep
+    from goodhart.experiments.sweep import default_workers, sweep_from_file
+
+    if backend not in ("local", "ray"):
+        fail(f"--backend {backend!r} is not allowed; expected local or ray")
+    try:
+        spec, seed_list = sweep_from_file(config, grid or [], seeds)
+        folder = out or Path("sweeps") / spec.name
+        report, failed, _ = run_sweep(spec, folder, seeds=seed_list, workers=workers or default_workers(), backend=backend, address=address, max_attempts=max_attempts, source=str(config))
+    except ConfigError as err:
+        fail(str(err))
+    typer.echo(f"report: {report}")
+    if failed:
+        typer.echo(f"error: {len(failed)} run(s) failed: {', '.join(failed)} (see {folder / 'manifest.json'})", err=True)
+        raise typer.Exit(1)
+
+
+# --------------------------------------------------------------- teaching demos
+class DemoName(str, Enum):
+    race = "race"
+    maze = "maze"
+    corner = "corner"
+
+
+DemoArg = Annotated[DemoName, typer.Argument(help="race: LoopRace, the score-trained policy (farms) beside the progress-trained one (races); maze: ColorMaze, training vs. shifted level of the same seed; corner: CornerMaze, the same.", show_default=False)]
+ModelOpt = Annotated[Optional[list[Path]], typer.Option("--model", help="Policy file (stem, .safetensors or .json) to play instead of the shipped pretrained ones (repeatable).", show_default="the demo's shipped policies")]
+DistOpt = Annotated[Optional[list[str]], typer.Option("--distribution", help="Level distribution of the panels (repeatable or comma-separated); every model plays every one.", show_default="train,shifted for maze/corner, train for race")]
+EpisodesOpt = Annotated[int, typer.Option(min=1, help="Episodes to play; episode e is on the level of seed SEED+e.")]
+FpsOpt = Annotated[int, typer.Option(min=1, help="Frames (steps) per second.")]
+ScaleOpt = Annotated[float, typer.Option(min=0.1, max=8.0, help="Size of the picture: 1 draws 32-pixel cells and 20-pixel text.")]
+SeedOpt = Annotated[int, typer.Option(min=0, help="Level seed of the first episode (the same level as gym.make(...).reset(seed=SEED)); also seeds the policies' sampling.")]
+DeterministicOpt = Annotated[bool, typer.Option("--deterministic", help="Take each policy's most likely action instead of sampling from it.")]
+MaxStepsOpt = Annotated[Optional[int], typer.Option(min=1, help="Cut episodes at this many steps (the env's max_steps).", show_default="the env's")]
+HoldOpt = Annotated[float, typer.Option(min=0.0, help="Seconds to hold the last frame of each episode.")]
+
+
+def _distributions(values: Optional[list[str]]) -> Optional[list[str]]:
+    if not values:
+        return None
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # small policies, one step at a time: one thread is fastest
+
+
+@app.command()
+def demo(
+    name: DemoArg,
+    model: ModelOpt = None,
+    distribution: DistOpt = None,
+    episodes: EpisodesOpt = 3,
+    fps: FpsOpt = 8,
+    scale: ScaleOpt = 1.0,
+    seed: SeedOpt = 0,
+    deterministic: DeterministicOpt = False,
+    max_steps: MaxStepsOpt = None,
+    hold: HoldOpt = 1.5,
+) -> None:
+    """Watch trained policies game the reward (race) or misgeneralize (maze, corner) in a
+    window, side by side; Esc or Q quits. Needs no training: the shipped policies play."""
+    from goodhart.experiments import demo as demos
+
+    _one_thread()
+    try:
+        played = demos.demo(
+            name.value, models=model, distributions=_distributions(distribution), episodes=episodes, fps=fps,
+            scale=scale, seed=seed, deterministic=deterministic, max_steps=max_steps, hold=hold,
+        )
+    except (ValueError, demos.MissingExtra) as err:
+        fail(str(err))
+    for line in played.summary(seed):
+        typer.echo(line)
+
+
+@app.command()
+def record(
+    name: DemoArg,
+    out: Annotated[Path, typer.Option(help="File to write: .gif, or .mp4 (needs the 'video' extra: pip install 'goodhart-gridworlds[video]').", show_default=False)],
+    model: ModelOpt = None,
+    distribution: DistOpt = None,
+    episodes: EpisodesOpt = 1,
+    fps: FpsOpt = 8,
+    scale: ScaleOpt = 1.0,
+    seed: SeedOpt = 0,
+    deterministic: DeterministicOpt = False,
+    max_steps: MaxStepsOpt = None,
+    hold: HoldOpt = 1.5,
+) -> None:
+    """Record a demo (the same frames as `goodhart demo`) to a GIF or MP4, headless."""
+    from goodhart.experiments import demo as demos
+
+    _one_thread()
+    try:
+        rec = demos.record(
+            name.value, out, models=model, distributions=_distributions(distribution), episodes=episodes, fps=fps,
+            scale=scale, seed=seed, deterministic=deterministic, max_steps=max_steps, hold=hold,
+        )
+    except (ValueError, demos.MissingExtra) as err:
+        fail(str(err))
+    typer.echo(f"{rec.path}: {rec.frames} frames, {rec.path.stat().st_size / 1024:.0f} KB")
+    for line in rec.summary(seed):
+        typer.echo(line)
+
+
+@app.command()
+def play(
+    env_id: Annotated[str, typer.Argument(help="Registered env id, e.g. goodhart/ColorMaze-v0.", show_default=False)],
+    distribution: Annotated[str, typer.Option(help="Level distribution to play.")] = "train",
+    seed: Annotated[int, typer.Option(min=0, help="Level seed of the first level (N moves on to SEED+1, ...).")] = 0,
+    scale: ScaleOpt = 1.0,
+) -> None:
+    """Play an environment yourself: arrow keys move, R restarts the level, N goes to the
+    next one, Esc quits. The overlay shows the proxy score, the true objective and what you
+    reached."""
+    from goodhart.experiments import demo as demos
+
+    try:
+        outcomes = demos.play(env_id, distribution=distribution, seed=seed, scale=scale)
+    except ValueError as err:
+        fail(str(err))
+    for k, outcome in enumerate(outcomes):
+        typer.echo(f"episode {k + 1}: " + ", ".join(f"{key} {value}" for key, value in outcome.items()))
+
+
+plot_app = typer.Typer(help="Pictures of what a policy does: visitation heatmaps and action vector fields.", no_args_is_help=True)
+app.add_typer(plot_app, name="plot")
+
+
+@plot_app.command("heatmap")
+def plot_heatmap(
+    name: DemoArg,
+    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("heatmap.png"),
+    model: ModelOpt = None,
+    distribution: Annotated[Optional[list[str]], typer.Option("--distribution", help="Level distributions, one column each (repeatable or comma-separated).", show_default="train,shifted")] = None,
+    episodes: Annotated[int, typer.Option(min=1, help="Levels per distribution (one episode each).")] = 200,
+    seed: Annotated[int, typer.Option(min=0, help="First level seed (levels SEED, SEED+1, ...; the default is the shipped configs' evaluation level set).")] = 10**6,
+    level: Annotated[Optional[int], typer.Option(min=0, help="Play every episode on the level of this seed instead (the policy's sampling differs); the goal and cue are outlined.", show_default="many levels")] = None,
+    deterministic: DeterministicOpt = False,
+) -> None:
+    """State-visitation heatmaps of a policy over many episodes, training vs. shifted levels."""
+    from goodhart.experiments.visualize import heatmap
+
+    _one_thread()
+    try:
+        heatmap(name.value, out, models=model, distributions=_distributions(distribution), episodes=episodes, seed=seed,
+                level=level, deterministic=deterministic)
+    except ValueError as err:
+        fail(str(err))
+    typer.echo(f"heatmap: {out}")
+
+
+@plot_app.command("vfield")
+def plot_vfield(
+    name: DemoArg,
+    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("vfield.png"),
+    model: Annotated[Optional[Path], typer.Option(help="Policy file (stem, .safetensors or .json).", show_default="the demo's shipped policy (race: the score-trained one)")] = None,
+    distribution: Annotated[str, typer.Option(help="Level distribution of the level drawn (shifted: the cue or the goal away from the other, so the paths split).")] = "shifted",
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Level seed of the level drawn.", show_default="the first level from seed 0 where the paths to the goal and the cue split")] = None,
+) -> None:
+    """The policy's action probabilities as arrows on every free cell of one maze (goal and
+    cue fixed, the agent placed on each cell), with the decision square outlined."""
+    from goodhart.experiments.visualize import vfield
+
+    _one_thread()
+    try:
+        field, level = vfield(name.value, out, model=model, distribution=distribution, seed=seed)
+    except ValueError as err:
+        fail(str(err))
+    where = "none (the paths do not split)" if field.decision is None else f"row {field.decision[0]}, column {field.decision[1]}"
+    typer.echo(f"vfield: {out} (level seed {level}; decision square: {where})")
+
+
+@app.command()
+def bench(
+    out: Annotated[Optional[Path], typer.Option(help="Write every figure (medians, min, max, repeats, breakdowns, machine) to this JSON file.")] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed repeats per figure, after a warm-up; each figure is their median.")] = 5,
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes: checks the harness in seconds; the figures mean little.")] = False,
+    only: Annotated[Optional[list[str]], typer.Option(help="Sections to run, comma-separated or repeated: env, ppo, time_to_result (minutes: only run when named).", show_default="env,ppo")] = None,
+    skip_minigrid: Annotated[bool, typer.Option("--skip-minigrid", help="Leave out the MiniGrid baselines (no 'bench' extra needed).")] = False,
+    reproduction: Annotated[str, typer.Option(help="The reproduction timed by the time_to_result section.")] = "maze-misgeneralization",
+    reproduce_mode: Annotated[Optional[str], typer.Option(help="time_to_result: quick, full or both.", show_default="both; quick with --quick")] = None,
+) -> None:
+    """Benchmark env steps/s, PPO training steps/s and peak memory against MiniGrid and
+    stable-baselines3 baselines measured in the same run; prints a table."""
+    from goodhart.experiments.bench import BenchError, format_tables, parse_sections, run_bench, write_json
+
+    modes = {"quick": ["quick"], "full": ["full"], "both": ["quick", "full"], None: None}
+    if reproduce_mode not in modes:
+        fail(f"--reproduce-mode {reproduce_mode!r} is not allowed; expected quick, full or both")
+    try:
+        record = run_bench(
+            sections=parse_sections(only),
+            repeats=repeats,
+            quick=quick,
+            skip_minigrid=skip_minigrid,
+            reproduction=reproduction,
+            reproduce_modes=modes[reproduce_mode],
+            command=" ".join(["goodhart", *sys.argv[1:]]) if Path(sys.argv[0]).name == "goodhart" else None,
+        )
+    except BenchError as err:
+        fail(str(err))
+    typer.echo(format_tables(record))
+    if out is not None:
+        write_json(record, out)
+        typer.echo(f"json: {out}")
 
 
 def main() -> None:

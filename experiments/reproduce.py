@@ -11,7 +11,7 @@ from typing import Any
 
 from goodhart.experiments.evaluate import Subject, _trained, evaluate, reference_subject, write_results
 from goodhart.experiments.report import knob_plot, write_report
-from goodhart.experiments.sweep import Check, Manifest, SweepSpec, expand, run_local
+from goodhart.experiments.sweep import Check, LocalBackend, Manifest, RayBackend, SweepSpec, expand, run_all
 
 
 def check_passes(check: Check, record: dict[str, Any]) -> bool:
@@ -25,14 +25,26 @@ def check_passes(check: Check, record: dict[str, Any]) -> bool:
     return {">=": value >= bound, "<=": value <= bound, ">": value > bound, "<": value < bound}[check.op]
 
 
-def run_sweep(spec: SweepSpec, out: Path, *, quick: bool = False, seeds: int | None = None, workers: int = 1, max_attempts: int = 2, source: str = "sweep") -> tuple[Path, bool]:
-    """Train, evaluate and report; returns the report path and whether every run finished and
-    every check passed."""
+def run_sweep(
+    spec: SweepSpec,
+    out: Path,
+    *,
+    quick: bool = False,
+    seeds: list[int] | None = None,
+    workers: int = 1,
+    backend: str = "local",
+    address: str | None = None,
+    max_attempts: int = 2,
+    source: str = "sweep",
+) -> tuple[Path, list[str], list[tuple[str, bool]]]:
+    """Train, evaluate and report; returns the report path, the runs that failed and the
+    expected effects with whether each holds."""
     started = time.time()
     out.mkdir(parents=True, exist_ok=True)
     runs = expand(spec, out, quick=quick, seeds=seeds, source=source)
     manifest = Manifest(out, runs)
-    run_local(runs, manifest, out, workers, max_attempts)
+    executor = RayBackend(workers, address) if backend == "ray" else LocalBackend(workers)
+    run_all(runs, manifest, out, executor, max_attempts)
     trained_for = time.time() - started
     failed = [r for r in runs if r.status != "done"]
     for run in failed:
@@ -56,7 +68,8 @@ def run_sweep(spec: SweepSpec, out: Path, *, quick: bool = False, seeds: int | N
     extra = ""
     if spec.knob:
         values = {cond: float(runs_[0].extra["assignment"][spec.knob]) for cond, runs_ in conditions.items()}
-        knob_plot(record, spec.knob, values, out / "knob.png", spec.knob_metrics or [("shifted", "preference")])
+        last = spec.evaluate.distributions[-1]
+        knob_plot(record, spec.knob, values, out / "knob.png", spec.knob_metrics or [(last, "capability"), (last, "preference")])
         extra = f"\n![metrics against {spec.knob}](knob.png)\n"
     elapsed = time.time() - started
     title = f"{spec.name}{' (quick)' if quick else ''}"
@@ -66,4 +79,4 @@ def run_sweep(spec: SweepSpec, out: Path, *, quick: bool = False, seeds: int | N
     write_results(record, out)
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}: {text}", file=sys.stderr)
-    return report, not failed and all(ok for _, ok in checks)
+    return report, [r.id for r in failed], checks

@@ -77,7 +77,7 @@ class Check(_Strict):
 
 
 class QuickSpec(_Strict):
-    seeds: int = Field(1, ge=1)
+    seeds: int | list[int] = 1
     set: dict[str, Any] = Field(default_factory=dict)
     episodes: int | None = Field(None, ge=1)
 
@@ -89,7 +89,7 @@ class SweepSpec(_Strict):
     set: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict, description="condition -> display name")
-    seeds: int = Field(5, ge=1)
+    seeds: int | list[int] = Field(5, description="a count (seeds 0..n-1) or a list of seeds")
     evaluate: EvalSpec = Field(default_factory=EvalSpec)
     knob: str | None = None
     knob_metrics: list[tuple[str, str]] = Field(default_factory=list)
@@ -138,24 +138,70 @@ def condition_name(assignment: dict[str, Any]) -> str:
     return ",".join(f"{k.split('.')[-1]}={v}" for k, v in assignment.items()) or "base"
 
 
-def expand(spec: SweepSpec, out: Path, quick: bool = False, seeds: int | None = None, source: str = "sweep") -> list[Run]:
+def seed_list(seeds: int | list[int]) -> list[int]:
+    """A count n means seeds 0..n-1."""
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ConfigError(f"seeds={seeds} is not allowed; expected a count >= 1 or a list of seeds")
+        return list(range(seeds))
+    if not seeds or any(s < 0 for s in seeds):
+        raise ConfigError(f"seeds={seeds} is not allowed; expected a non-empty list of seeds >= 0")
+    return list(seeds)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0-4`` (inclusive), ``0,3,7`` or ``5`` (the one seed 5)."""
+    try:
+        if "-" in text:
+            low, high = (int(x) for x in text.split("-", 1))
+            seeds = list(range(low, high + 1))
+        else:
+            seeds = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: expected a range like 0-4 or a list like 0,3,7") from None
+    return seed_list(seeds)
+
+
+def expand(spec: SweepSpec, out: Path, quick: bool = False, seeds: list[int] | None = None, source: str = "sweep") -> list[Run]:
     """Every (condition, seed) run of the sweep, each with its validated config."""
     base_path = Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config
     base = read_yaml(base_path)
-    n_seeds = seeds or (spec.quick.seeds if quick else spec.seeds)
+    seeds = seeds or seed_list(spec.quick.seeds if quick else spec.seeds)
     overrides = {**spec.set, **(spec.quick.set if quick else {})}
     keys = list(spec.grid)
     runs = []
     for values in itertools.product(*(spec.grid[k] for k in keys)) if keys else [()]:
         assignment = dict(zip(keys, values))
         condition = spec.labels.get(condition_name(assignment), condition_name(assignment))
-        for seed in range(n_seeds):
+        for seed in seeds:
             data = json.loads(json.dumps(base))
             for key, value in {**overrides, **assignment, "seed": seed}.items():
                 apply_override(data, f"{key}={json.dumps(value)}", source)
             cfg = validate(data, f"{source} ({condition}, seed {seed})")
             runs.append(Run(condition, seed, cfg, out / "runs" / condition / f"seed{seed}", extra={"assignment": assignment}))
     return runs
+
+
+def sweep_from_file(path: Path, grid: list[str], seeds: str | None) -> tuple[SweepSpec, list[int] | None]:
+    """A sweep from a sweep YAML or from a run config, with ``--grid`` entries
+    (``key=v1,v2``) and ``--seeds`` applied."""
+    data = read_yaml(path)
+    if "config" in data:
+        spec = load_spec(path)
+        if not Path(spec.config).is_absolute() and not (CONFIG_DIR / spec.config).exists():
+            spec.config = str((path.parent / spec.config).resolve())
+    else:
+        cfg = validate(data, str(path))
+        spec = SweepSpec(name=path.stem, config=str(path.resolve()), seeds=[cfg.seed], evaluate=EvalSpec(distributions=cfg.eval.distributions))
+    for entry in grid:
+        key, sep, values = entry.partition("=")
+        if not sep or not values:
+            raise ConfigError(f"--grid {entry!r}: expected key=v1,v2,... e.g. env_kwargs.cue_on_goal_prob=1.0,0.9")
+        spec.grid[key] = [yaml.safe_load(v) for v in values.split(",")]
+    numeric = [k for k, vs in spec.grid.items() if all(isinstance(v, int | float) and not isinstance(v, bool) for v in vs)]
+    if spec.knob is None and len(spec.grid) == 1 and numeric:
+        spec.knob = numeric[0]
+    return spec, parse_seeds(seeds) if seeds else None
 
 
 class Manifest:
@@ -183,37 +229,104 @@ class Manifest:
         write_atomic(self.path, lambda tmp: tmp.write_text(json.dumps(data, indent=2)))
 
 
-def run_local(runs: list[Run], manifest: Manifest, out: Path, workers: int, max_attempts: int) -> None:
-    """Train the runs that are not done, ``workers`` processes at a time."""
+def train_command(run: Run, config_file: Path, out: Path) -> list[str]:
+    """The ``goodhart train`` command line of a run (``--resume``: continue or start)."""
+    return [sys.executable, "-m", "goodhart.cli", "train", "--config", str(config_file), "--out", str(out / "runs"),
+            "--name", run.condition, "--resume", "--no-progress"]
+
+
+class LocalBackend:
+    """Each run in its own process on this machine, one torch thread each."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def start(self, run: Run, config_file: Path, out: Path) -> Any:
+        log = run.folder.parent / f"seed{run.seed}.log"
+        with log.open("ab") as handle:
+            return subprocess.Popen(train_command(run, config_file, out), stdout=handle, stderr=subprocess.STDOUT, env=self.env), log
+
+    def poll(self, handle: Any) -> tuple[bool, str] | None:
+        """None while running; then (succeeded, error)."""
+        proc, log = handle
+        code = proc.poll()
+        if code is None:
+            return None
+        if code == 0:
+            return True, ""
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+        return False, f"exit code {code}: {tail[0]}"
+
+
+class RayBackend:
+    """Each run as a Ray task (one CPU) that runs ``goodhart train`` on whichever node Ray
+    picks. The sweep folder must be on a filesystem every node sees (the head's local disk
+    for a one-machine Ray)."""
+
+    def __init__(self, workers: int, address: str | None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--backend ray needs Ray: pip install -e '.[ray]'") from None
+        self.ray = ray
+        if not ray.is_initialized():
+            ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False, log_to_driver=False)
+        self.workers = workers
+
+        @ray.remote(num_cpus=1, max_retries=0)
+        def train_remote(command: list[str], log: str) -> int:
+            env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+            with open(log, "ab") as handle:
+                return subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env).returncode
+
+        self.train_remote = train_remote
+
+    def start(self, run: Run, config_file: Path, out: Path) -> Any:
+        log = run.folder.parent / f"seed{run.seed}.log"
+        return self.train_remote.remote(train_command(run, config_file, out), str(log)), log
+
+    def poll(self, handle: Any) -> tuple[bool, str] | None:
+        ref, log = handle
+        ready, _ = self.ray.wait([ref], timeout=0)
+        if not ready:
+            return None
+        try:
+            code = self.ray.get(ref)
+        except Exception as err:  # a crashed worker or node
+            return False, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        if code == 0:
+            return True, ""
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else [""]
+        return False, f"exit code {code}: {(tail or [''])[0]}"
+
+
+def run_all(runs: list[Run], manifest: Manifest, out: Path, backend: LocalBackend | RayBackend, max_attempts: int) -> None:
+    """Train the runs that are not done, ``backend.workers`` at a time, retrying failures."""
     todo = [r for r in runs if r.status != "done" and r.attempts < max_attempts]
     (out / "configs").mkdir(parents=True, exist_ok=True)
-    active: dict[str, tuple[Run, subprocess.Popen, Any]] = {}
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    active: dict[str, tuple[Run, Any]] = {}
     with tqdm(total=len(runs), initial=len(runs) - len(todo), desc="runs", unit="run", dynamic_ncols=True) as bar:
         while todo or active:
-            while todo and len(active) < workers:
+            while todo and len(active) < backend.workers:
                 run = todo.pop(0)
                 config_file = out / "configs" / f"{run.condition}_seed{run.seed}.yaml"
                 write_atomic(config_file, lambda tmp, r=run: tmp.write_text(dump(r.config)))
                 run.folder.parent.mkdir(parents=True, exist_ok=True)
-                log = (run.folder.parent / f"seed{run.seed}.log").open("ab")
-                cmd = [sys.executable, "-m", "goodhart.cli", "train", "--config", str(config_file), "--out", str(out / "runs"),
-                       "--name", run.condition, "--resume", "--no-progress"]
-                active[run.id] = (run, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
+                active[run.id] = (run, backend.start(run, config_file, out))
                 run.status, run.attempts = "running", run.attempts + 1
                 manifest.save()
-            time.sleep(0.5)
-            for run_id, (run, proc, log) in list(active.items()):
-                code = proc.poll()
-                if code is None:
+            time.sleep(0.2)
+            for run_id, (run, handle) in list(active.items()):
+                result = backend.poll(handle)
+                if result is None:
                     continue
-                log.close()
                 del active[run_id]
-                if code == 0 and (run.folder / "model.json").exists():
+                ok, error = result
+                if ok and (run.folder / "model.json").exists():
                     run.status, run.error = "done", ""
                 else:
-                    tail = (run.folder.parent / f"seed{run.seed}.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
-                    run.status, run.error = "failed", f"exit code {code}: {tail[0]}"
+                    run.status, run.error = "failed", error or "the run ended without a model"
                     if run.attempts < max_attempts:
                         todo.append(run)
                 manifest.save()

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecMonitor
 
@@ -29,7 +30,7 @@ from goodhart.agents.checkpoint import list_checkpoints, read_checkpoint, restor
 from goodhart.agents.model_io import LoadedModel, save_model
 from goodhart.agents.policies import ModelPolicy, run_episodes
 from goodhart.agents.ppo import build_ppo, set_torch_threads
-from goodhart.envs import make_vec
+from goodhart.envs import core_class, make_vec
 from goodhart.experiments.config import ConfigError, RunConfig, dump, read_yaml, validate
 from goodhart.experiments.metrics import summarize
 
@@ -98,7 +99,7 @@ class TrainingMonitor(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         if self.finished:
-            for key, value in summarize(self.finished).items():
+            for key, value in summarize(self.finished, core_class(self.cfg.env)).items():
                 if not math.isnan(value):
                     self.logger.record(f"rollout/ep_{key}_mean", value)
             self.logger.record("rollout/episodes", len(self.finished))
@@ -142,7 +143,7 @@ def evaluation(model, cfg: RunConfig) -> Callable[[], list[dict[str, Any]]]:
                 episodes=cfg.eval.episodes,
                 level_seed=cfg.eval.level_seed,
             )
-            rows.append({"timestep": model.num_timesteps, "distribution": dist, **summarize(outcomes)})
+            rows.append({"timestep": model.num_timesteps, "distribution": dist, **summarize(outcomes, core_class(cfg.env))})
         return rows
 
     return run
@@ -168,6 +169,8 @@ def prepare_folder(cfg: RunConfig, folder: Path, resume: bool) -> int | None:
 def train(cfg: RunConfig, folder: Path, *, resume: bool = False, progress_bar: bool = True) -> Path:
     """Train (or resume) the run described by ``cfg`` in ``folder``; returns the model path
     stem (``folder/model``)."""
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for, but torch sees no GPU on this machine (use device: cpu or auto)")
     resumed_at = prepare_folder(cfg, folder, resume)
     set_torch_threads(cfg.torch_threads)
     venv = make_vec(cfg.env, cfg.n_envs, seed=cfg.seed, **cfg.env_kwargs)
