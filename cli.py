@@ -314,6 +314,8 @@ def bench(
 ) -> None:
     """Benchmark env steps/s, PPO training steps/s and peak memory against MiniGrid and
     stable-baselines3 baselines measured in the same run; prints a table."""
+    from functools import partial
+
     from goodhart.experiments.bench import BenchError, format_tables, parse_sections, run_bench, write_json
 
     modes = {"quick": ["quick"], "full": ["full"], "both": ["quick", "full"], None: None}
@@ -328,6 +330,7 @@ def bench(
             reproduction=reproduction,
             reproduce_modes=modes[reproduce_mode],
             command=" ".join(["goodhart", *sys.argv[1:]]) if Path(sys.argv[0]).name == "goodhart" else None,
+            progress=None if out is None else partial(write_json, path=out),
         )
     except BenchError as err:
         fail(str(err))
