@@ -46,7 +46,7 @@ class Subject:
     runs: list[Path] = field(default_factory=list)  # run folders, for training curves
 
 
-def _trained(name: str, folders_or_models: Sequence[Path], deterministic: bool) -> Subject:
+def trained_subject(name: str, folders_or_models: Sequence[Path], deterministic: bool) -> Subject:
     seeds: dict[int, Policy] = {}
     env_id, env_kwargs, runs = None, None, []
     for index, path in enumerate(folders_or_models):
@@ -71,13 +71,13 @@ def resolve_subject(spec: str, deterministic: bool = False) -> Subject | str:
     if path.is_dir():
         seed_dirs = sorted(p for p in path.glob("seed*") if (p / "model.json").exists())
         if seed_dirs:
-            return _trained(path.name, seed_dirs, deterministic)
+            return trained_subject(path.name, seed_dirs, deterministic)
         if (path / "model.json").exists():
-            return _trained(path.parent.name if path.name.startswith("seed") else path.name, [path], deterministic)
+            return trained_subject(path.parent.name if path.name.startswith("seed") else path.name, [path], deterministic)
         raise EvaluationError(f"{spec}: a folder with neither model.json nor seed*/model.json in it")
     weights, meta = model_paths(path)
     if meta.exists() or weights.exists():
-        return _trained(meta.stem, [meta], deterministic)
+        return trained_subject(meta.stem, [meta], deterministic)
     if spec == "random" or spec.startswith("oracle-"):
         return spec
     raise EvaluationError(f"{spec}: not a run folder, a model file, or a reference policy (random, oracle-<name>)")

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from goodhart.experiments.evaluate import Subject, _trained, evaluate, reference_subject, write_results
+from goodhart.experiments.evaluate import Subject, trained_subject, evaluate, reference_subject, write_results
 from goodhart.experiments.report import knob_plot, write_report
 from goodhart.experiments.sweep import Check, LocalBackend, Manifest, RayBackend, SweepSpec, expand, run_all
 
@@ -56,7 +56,7 @@ def run_sweep(
         if run.status == "done":
             conditions.setdefault(run.condition, []).append(run)
     for condition, done in conditions.items():
-        subjects.append(_trained(condition, [r.folder for r in done], spec.evaluate.deterministic))
+        subjects.append(trained_subject(condition, [r.folder for r in done], spec.evaluate.deterministic))
     if not subjects:
         raise RuntimeError(f"no run of {spec.name} finished; see {out / 'manifest.json'}")
     for name in spec.evaluate.references:

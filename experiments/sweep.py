@@ -235,6 +235,12 @@ def train_command(run: Run, config_file: Path, out: Path) -> list[str]:
             "--name", run.condition, "--resume", "--no-progress"]
 
 
+def exit_error(code: int, log: Path) -> str:
+    """A failed run's error: its exit code and the last line of its log."""
+    lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+    return f"exit code {code}: {lines[-1] if lines else ''}"
+
+
 class LocalBackend:
     """Each run in its own process on this machine, one torch thread each."""
 
@@ -255,8 +261,7 @@ class LocalBackend:
             return None
         if code == 0:
             return True, ""
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
-        return False, f"exit code {code}: {tail[0]}"
+        return False, exit_error(code, log)
 
 
 class RayBackend:
@@ -297,8 +302,7 @@ class RayBackend:
             return False, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         if code == 0:
             return True, ""
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else [""]
-        return False, f"exit code {code}: {(tail or [''])[0]}"
+        return False, exit_error(code, log)
 
 
 def run_all(runs: list[Run], manifest: Manifest, out: Path, backend: LocalBackend | RayBackend, max_attempts: int) -> None:
