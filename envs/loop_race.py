@@ -252,10 +252,10 @@ class LoopRace(GridCore):
         for cell in corridor + ring:
             lagoon_map[cell] = True
 
-        racer = descent_actions(walls, path_distances(walls, loop[BRANCH]))
+        racer = descent_actions(walls, path_distances(walls, loop[BRANCH])).copy()
         for i, cell in enumerate(loop):
             racer[cell] = _direction(cell, loop[(i + 1) % LOOP_LENGTH])
-        farmer = descent_actions(walls, path_distances(walls, ring[0]))
+        farmer = descent_actions(walls, path_distances(walls, ring[0])).copy()
         for i, cell in enumerate(ring):
             farmer[cell] = _direction(cell, ring[(i + 1) % N_TARGETS])
         return {
@@ -264,6 +264,8 @@ class LoopRace(GridCore):
             "checkpoint_map": checkpoint_map,
             "checkpoint_heading": checkpoint_heading,
             "target_map": target_map,
+            "checkpoint_cells": np.array([loop[i] for i in CHECKPOINTS], dtype=np.int64),
+            "target_cells": np.array(ring, dtype=np.int64),
             "lagoon_map": lagoon_map,
             "policy_racer": racer,
             "policy_farmer": farmer,
@@ -337,14 +339,19 @@ class LoopRace(GridCore):
     # -------------------------------------------------------- observations
     def planes(self, reveal: bool = False) -> Any:
         xp = self.xp
-        target = self.target_map
-        timer = self.timers[self.rows[:, None, None], xp.where(target >= 0, target, 0)]
+        rows = self.rows[:, None]
+        next_cell = self.checkpoint_cells[self.rows, self.next_checkpoint]
+        next_plane = self._zeros((self.num_envs, *self.grid_shape), np.uint8)
+        next_plane[self.rows, next_cell[:, 0], next_cell[:, 1]] = 1
+        targets = self._zeros((self.num_envs, *self.grid_shape), np.uint8)
+        cells = self.target_cells
+        targets[rows, cells[..., 0], cells[..., 1]] = xp.astype(self.timers == 0, xp.uint8)
         return xp.stack(
             [
                 xp.astype(self.walls, xp.uint8),
                 xp.astype(self.checkpoint_map >= 0, xp.uint8),
-                xp.astype(self.checkpoint_map == self.next_checkpoint[:, None, None], xp.uint8),
-                xp.astype((target >= 0) & (timer == 0), xp.uint8),
+                next_plane,
+                targets,
                 self._agent_plane(),
             ],
             axis=1,

@@ -142,6 +142,18 @@ def test_agent_view_is_centred(env_id):
 
 
 @pytest.mark.parametrize("env_id", list(ENVS))
+@pytest.mark.parametrize("kwargs", [{"view": "agent"}, {"view": "full"}, {"view": "agent", "obs_mode": "rgb"}])
+def test_observing_some_copies_equals_observing_all(env_id, kwargs):
+    """The VecEnv re-observes only the copies it reset: that must match the full batch."""
+    vec = make_vec(env_id, 6, seed=2, **kwargs)
+    vec.reset()
+    for action in np.random.default_rng(0).integers(4, size=(30, 6)):
+        vec.step(action)
+    indices = [4, 1]
+    np.testing.assert_array_equal(vec.core.observe(indices), vec.core.observe()[indices])
+
+
+@pytest.mark.parametrize("env_id", list(ENVS))
 def test_vec_env_equals_single_envs(env_id):
     """Copy i of a VecEnv seeded s replays a single env seeded s + i, through auto-resets."""
     n, steps, seed = 4, 150, 11

@@ -31,3 +31,13 @@ def to_numpy(x: Any) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
     return x.detach().cpu().numpy()
+
+
+def windows(x: Any, height: int, width: int) -> Any:
+    """A view of every ``height`` x ``width`` window over the last two axes of ``x``:
+    shape ``(..., H - height + 1, W - width + 1, height, width)``, no copy. Cropping one
+    window per batch row out of this view is a single gather, far cheaper than indexing
+    every cell."""
+    if isinstance(x, np.ndarray):
+        return np.lib.stride_tricks.sliding_window_view(x, (height, width), axis=(-2, -1))
+    return x.unfold(-2, height, 1).unfold(-2, width, 1)

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from goodhart.envs.core.arrays import namespace, to_numpy
+from goodhart.envs.core.arrays import namespace, to_numpy, windows
 from goodhart.envs.core.checks import check_choice, check_int
 
 OBS_MODES = ("symbolic", "rgb")
@@ -108,6 +108,7 @@ class GridCore:
         self.episode_return = self._zeros((n,), np.float64)
         self.episode_true_return = self._zeros((n,), np.float64)
         self._loaded = False
+        self._buffers: dict[tuple[int, ...], Any] = {}
 
     # ------------------------------------------------------------------ hooks
     @property
@@ -167,12 +168,16 @@ class GridCore:
         self.episode_true_return += true_reward
         return reward, true_reward, terminated, truncated
 
-    def observe(self) -> Any:
-        """Observations of every copy: ``(N, C, h, w)`` uint8 planes (symbolic) or
-        ``(N, h*t, w*t, 3)`` uint8 pixels (rgb), of the full grid or the agent-centred view."""
-        planes = self.planes(reveal=False)
+    def observe(self, indices: Any = None) -> Any:
+        """Observations of every copy, or of copies ``indices``: ``(N, C, h, w)`` uint8 planes
+        (symbolic) or ``(N, h*t, w*t, 3)`` uint8 pixels (rgb), of the full grid or the
+        agent-centred view."""
+        planes, pos = self.planes(reveal=False), self.pos
+        if indices is not None:
+            idx = self._asarray(np.asarray(indices, dtype=np.int64))
+            planes, pos = planes[idx], pos[idx]
         if self.view == "agent":
-            planes = self._centre_on_agent(planes)
+            planes = self._centre_on_agent(planes, pos)
         if self.obs_mode == "symbolic":
             return planes
         return self.paint(planes, self.rgb_tile)
@@ -205,6 +210,7 @@ class GridCore:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["xp"]  # a module: restored from the backend's name
+        state["_buffers"] = {}  # scratch space, rebuilt on use
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -233,22 +239,25 @@ class GridCore:
         plane[self.rows, self.pos[:, 0], self.pos[:, 1]] = 1
         return plane
 
-    def _centre_on_agent(self, planes: Any) -> Any:
-        """Crop ``(N, C, H, W)`` planes to ``(N, C, 2H-1, 2W-1)`` with the agent in the centre;
+    def _centre_on_agent(self, planes: Any, pos: Any) -> Any:
+        """Crop ``(n, C, H, W)`` planes to ``(n, C, 2H-1, 2W-1)`` centred on ``pos`` (n, 2);
         cells beyond the grid read as walls."""
         n, c, h, w = planes.shape
-        padded = self._zeros((n, c, 3 * h - 2, 3 * w - 2), np.uint8)
-        padded[:, self.CHANNELS.index("wall")] = 1
+        padded = self._padding(n, c, h, w)
         padded[:, :, h - 1 : 2 * h - 1, w - 1 : 2 * w - 1] = planes
-        r = self.pos[:, 0][:, None] + self._asarray(np.arange(2 * h - 1))[None, :]
-        col = self.pos[:, 1][:, None] + self._asarray(np.arange(2 * w - 1))[None, :]
-        channels = self._asarray(np.arange(c))
-        return padded[
-            self.rows[:, None, None, None],
-            channels[None, :, None, None],
-            r[:, None, :, None],
-            col[:, None, None, :],
-        ]
+        # The window whose top-left corner is at the agent's (row, column) of the padded grid.
+        rows = self.rows if n == self.num_envs else self._asarray(np.arange(n))
+        return windows(padded, 2 * h - 1, 2 * w - 1)[rows, :, pos[:, 0], pos[:, 1]]
+
+    def _padding(self, n: int, c: int, h: int, w: int) -> Any:
+        """A reused ``(n, C, 3H-2, 3W-2)`` buffer whose border reads as wall; the crop writes
+        the grid into its middle. Kept in a dict so that it is not part of the saved state."""
+        key = (n, c, h, w)
+        if key not in self._buffers:
+            padded = self._zeros((n, c, 3 * h - 2, 3 * w - 2), np.uint8)
+            padded[:, self.CHANNELS.index("wall")] = 1
+            self._buffers[key] = padded
+        return self._buffers[key]
 
     def paint(self, planes: Any, tile: int) -> Any:
         """Pixels ``(N, h*tile, w*tile, 3)`` uint8 of planes ``(N, C, h, w)``. Floor channels

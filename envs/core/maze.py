@@ -9,6 +9,7 @@ agent, goal or cue can stand.
 from __future__ import annotations
 
 from collections import deque
+from functools import lru_cache
 
 import numpy as np
 
@@ -20,33 +21,67 @@ def perfect_maze(rng: np.random.Generator, size: int) -> np.ndarray:
     a randomized depth-first search from a random cell."""
     side = 2 * size + 1
     walls = np.ones((side, side), dtype=bool)
-    visited = np.zeros((size, size), dtype=bool)
-    start = (int(rng.integers(size)), int(rng.integers(size)))
-    stack = [start]
-    visited[start] = True
-    walls[2 * start[0] + 1, 2 * start[1] + 1] = False
+    neighbours = _cell_neighbours(size)
+    visited = [False] * (size * size)
+    i, j = int(rng.integers(size)), int(rng.integers(size))
+    stack = [i * size + j]
+    visited[stack[0]] = True
+    walls[2 * i + 1, 2 * j + 1] = False
     while stack:
-        i, j = stack[-1]
-        options = [
-            (i + di, j + dj)
-            for di, dj in ((-1, 0), (0, 1), (1, 0), (0, -1))
-            if 0 <= i + di < size and 0 <= j + dj < size and not visited[i + di, j + dj]
-        ]
+        cell = stack[-1]
+        options = [n for n in neighbours[cell] if not visited[n]]
         if not options:
             stack.pop()
             continue
-        ni, nj = options[int(rng.integers(len(options)))]
-        visited[ni, nj] = True
+        new = options[int(rng.integers(len(options)))]
+        visited[new] = True
+        (i, j), (ni, nj) = divmod(cell, size), divmod(new, size)
         walls[2 * ni + 1, 2 * nj + 1] = False
         walls[i + ni + 1, j + nj + 1] = False  # the passage between the two cells
-        stack.append((ni, nj))
+        stack.append(new)
     return walls
+
+
+@lru_cache(maxsize=None)
+def _cell_neighbours(size: int) -> tuple[tuple[int, ...], ...]:
+    """Flat indices of each cell's neighbours, in the order up, right, down, left."""
+    return tuple(
+        tuple(
+            (i + di) * size + j + dj
+            for di, dj in ((-1, 0), (0, 1), (1, 0), (0, -1))
+            if 0 <= i + di < size and 0 <= j + dj < size
+        )
+        for i in range(size)
+        for j in range(size)
+    )
 
 
 def path_distances(walls: np.ndarray, *sources: tuple[int, int]) -> np.ndarray:
     """Breadth-first path lengths from the nearest of ``sources`` to every grid position
-    (-1: unreachable)."""
-    dist = np.full(walls.shape, -1, dtype=np.int64)
+    (-1: unreachable). Read-only: results are cached, since small mazes repeat (a 3x3-cell
+    maze is one of 192) and level generation asks the same questions of them again."""
+    key = tuple((int(r), int(c)) for r, c in sources)
+    walls = np.ascontiguousarray(walls, dtype=bool)
+    return _cached_path_distances(walls.shape, walls.tobytes(), key)
+
+
+def descent_actions(walls: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """(H, W) action (index into ``MOVE_DELTAS``) on each cell that steps to a neighbour one
+    closer along ``dist`` (path distances to a target); 0 where no neighbour is closer.
+    Read-only and cached, like :func:`path_distances`."""
+    walls = np.ascontiguousarray(walls, dtype=bool)
+    dist = np.ascontiguousarray(dist, dtype=np.int64)
+    return _cached_descent_actions(walls.shape, walls.tobytes(), dist.tobytes())
+
+
+# Bounded so that large mazes, which rarely repeat, cannot grow the caches without limit.
+CACHE_SIZE = 1 << 14
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _cached_path_distances(shape: tuple[int, int], wall_bytes: bytes, sources: tuple[tuple[int, int], ...]) -> np.ndarray:
+    walls = np.frombuffer(wall_bytes, dtype=bool).reshape(shape)
+    dist = np.full(shape, -1, dtype=np.int64)
     for source in sources:
         dist[source] = 0
     queue = deque(sources)
@@ -57,19 +92,21 @@ def path_distances(walls: np.ndarray, *sources: tuple[int, int]) -> np.ndarray:
             if not walls[nr, nc] and dist[nr, nc] < 0:
                 dist[nr, nc] = dist[r, c] + 1
                 queue.append((nr, nc))
+    dist.setflags(write=False)
     return dist
 
 
-def descent_actions(walls: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    """(H, W) action (index into ``MOVE_DELTAS``) on each cell that steps to a neighbour one
-    closer along ``dist`` (path distances to a target); 0 where no neighbour is closer."""
-    h, w = walls.shape
-    actions = np.zeros((h, w), dtype=np.int64)
+@lru_cache(maxsize=CACHE_SIZE)
+def _cached_descent_actions(shape: tuple[int, int], wall_bytes: bytes, dist_bytes: bytes) -> np.ndarray:
+    walls = np.frombuffer(wall_bytes, dtype=bool).reshape(shape)
+    dist = np.frombuffer(dist_bytes, dtype=np.int64).reshape(shape)
+    actions = np.zeros(shape, dtype=np.int64)
     for r, c in np.argwhere((dist > 0) & ~walls):
         for a, (dr, dc) in enumerate(MOVE_DELTAS):
             if dist[r + dr, c + dc] == dist[r, c] - 1:
                 actions[r, c] = a
                 break
+    actions.setflags(write=False)
     return actions
 
 

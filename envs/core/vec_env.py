@@ -73,18 +73,19 @@ class GridVecEnv(VecEnv):
         reward, true_reward, terminated, truncated = (to_numpy(a) for a in self.core.step(self._actions))
         done = terminated | truncated
         infos: list[dict[str, Any]] = [{"true_reward": float(t)} for t in true_reward]
+        observations = self._observations()
         ended = np.flatnonzero(done)
         if len(ended):
-            last = self._observations()
             for i, outcome in zip(ended, self.core.outcomes(ended)):
                 infos[i]["outcome"] = outcome
-                infos[i]["terminal_observation"] = last[i]
+                infos[i]["terminal_observation"] = observations[i].copy()
                 infos[i]["TimeLimit.truncated"] = bool(truncated[i])
             self.core.reset(ended, [self._rngs[i] for i in ended])
-        return self._observations(), reward.astype(np.float32), done, infos
+            observations[ended] = self._observations(ended)
+        return observations, reward.astype(np.float32), done, infos
 
-    def _observations(self) -> np.ndarray:
-        return np.array(to_numpy(self.core.observe()), copy=True)
+    def _observations(self, indices: np.ndarray | None = None) -> np.ndarray:
+        return np.array(to_numpy(self.core.observe(indices)), copy=True)
 
     # ------------------------------------------------------ save and resume
     def state_dict(self) -> dict[str, Any]:
