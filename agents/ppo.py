@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -44,8 +45,10 @@ def build_ppo(
     device: str = "cpu",
     tensorboard_log: Path | None = None,
 ) -> PPO:
-    """A PPO learner on ``env`` with the hyperparameters ``ppo`` (SB3's own names)."""
-    return PPO(
+    """A PPO learner on ``env`` with the hyperparameters ``ppo`` (SB3's own names). Without
+    ``tensorboard_log`` it logs nowhere (SB3 would otherwise make an empty ``/tmp/SB3-*``
+    folder at every ``learn``)."""
+    model = PPO(
         ActorCriticPolicy,
         env,
         policy_kwargs=policy_kwargs(network),
@@ -55,3 +58,11 @@ def build_ppo(
         verbose=0,
         **dict(ppo),
     )
+    if tensorboard_log is None:
+        model.set_logger(silent_logger())
+    return model
+
+
+def silent_logger() -> Logger:
+    """An SB3 logger that writes nothing and creates no folder."""
+    return Logger(folder=None, output_formats=[])

@@ -66,6 +66,7 @@ ZOO_MINIGRID = {
 # setup -> (short label, what it is)
 PPO_SETUPS = {
     "colormaze": ("ColorMaze PPO, colormaze.yaml", "GridCNN [16, 32] strides [1, 2] -> 128 on 4x13x13 agent-centred planes; 16 envs, n_steps 128, batch 512, 4 epochs"),
+    "colormaze_full": ("ColorMaze PPO, full view", "colormaze.yaml with view=full: the same network on 4x7x7 whole-maze planes, the input size of MiniGrid's 7x7 view"),
     "minigrid_cnn": ("MiniGrid PPO, our CNN and settings", "the same GridCNN and PPO settings on MiniGrid-Empty-8x8, ImgObsWrapper transposed to 3x7x7 (object indices 0..10, not normalized)"),
     "minigrid_zoo": ("MiniGrid PPO, RL Zoo settings", "RL Zoo's MiniGrid PPO: FlatObsWrapper (2835 inputs), VecNormalize, MlpPolicy 64-64, 8 envs, n_steps 128, batch 64, 10 epochs, lr 2.5e-4"),
 }
@@ -78,6 +79,7 @@ RATIOS = (
     ("env/minigrid/sync8", "env/minigrid/single", "MiniGrid SyncVectorEnv x8 / MiniGrid single env"),
     ("env/ColorMaze/core/1024", "env/ColorMaze/vecenv/1024", "ColorMaze raw core / VecEnv, N=1024"),
     ("ppo/colormaze", "ppo/minigrid_cnn", "ColorMaze PPO / MiniGrid PPO with the same CNN and settings"),
+    ("ppo/colormaze_full", "ppo/minigrid_cnn", "ColorMaze PPO full view (7x7 input) / MiniGrid PPO, same CNN, settings and input size"),
     ("ppo/colormaze", "ppo/minigrid_zoo", "ColorMaze PPO / MiniGrid PPO with RL Zoo settings"),
 )
 
@@ -325,7 +327,7 @@ def ppo_measurement(setup: str, repeats: int, quick: bool, seed: int = 0) -> dic
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor, VecNormalize
 
-    from goodhart.agents.ppo import build_ppo, set_torch_threads
+    from goodhart.agents.ppo import build_ppo, set_torch_threads, silent_logger
     from goodhart.envs import make_vec
     from goodhart.experiments.config import CONFIG_DIR, resolve
 
@@ -338,8 +340,9 @@ def ppo_measurement(setup: str, repeats: int, quick: bool, seed: int = 0) -> dic
     if quick:
         ppo.update(n_steps=16, n_epochs=1, batch_size=min(ppo["batch_size"], 16 * n_envs))
     clock = {"env": 0.0, "forward": 0.0}
-    if setup == "colormaze":
-        venv = VecMonitor(make_vec(cfg.env, n_envs, seed=seed, **cfg.env_kwargs))
+    if setup in ("colormaze", "colormaze_full"):
+        view = {"view": "full"} if setup == "colormaze_full" else {}
+        venv = VecMonitor(make_vec(cfg.env, n_envs, seed=seed, **cfg.env_kwargs, **view))
     elif setup == "minigrid_cnn":
         venv = VecMonitor(DummyVecEnv([_minigrid_cnn_env] * n_envs))
     elif setup == "minigrid_zoo":
@@ -349,6 +352,7 @@ def ppo_measurement(setup: str, repeats: int, quick: bool, seed: int = 0) -> dic
     env = _timed_vec_env(venv, clock)
     if setup == "minigrid_zoo":
         model = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **ppo)
+        model.set_logger(silent_logger())
     else:
         model = build_ppo(env, ppo=ppo, network=cfg.network.model_dump(), seed=seed)
 

@@ -68,9 +68,12 @@ def run_sweep(
     extra = ""
     if spec.knob:
         values = {cond: float(runs_[0].extra["assignment"][spec.knob]) for cond, runs_ in conditions.items()}
+        label = spec.knob_label or (f"1 - {spec.knob}" if spec.knob_complement else spec.knob)
+        if spec.knob_complement:
+            values = {cond: 1.0 - value for cond, value in values.items()}
         last = spec.evaluate.distributions[-1]
-        knob_plot(record, spec.knob, values, out / "knob.png", spec.knob_metrics or [(last, "capability"), (last, "preference")])
-        extra = f"\n![metrics against {spec.knob}](knob.png)\n"
+        knob_plot(record, label, values, out / "knob.png", spec.knob_metrics or [(last, "capability"), (last, "preference")])
+        extra = f"\n![metrics against {label}](knob.png)\n"
     elapsed = time.time() - started
     title = f"{spec.name}{' (quick)' if quick else ''}"
     extra += f"\n{spec.description}\n\nRuns: {len(runs)} ({len(failed)} failed); wall time {elapsed:.0f} s (training {trained_for:.0f} s).\n"

@@ -11,6 +11,8 @@ A sweep is a YAML file (the reproductions in ``experiments/reproductions/`` are 
     seeds: 5
     evaluate: {distributions: [train, shifted], episodes: 500, references: [random]}
     knob: env_kwargs.cue_on_goal_prob # plot metrics against it
+    knob_complement: true             # ... as 1 - knob, labelled knob_label
+    knob_label: share of decoupled training levels
     checks: [...]                     # expected effects, reported PASS/FAIL
     quick: {seeds: 1, set: {total_timesteps: 100000}, episodes: 200}
 
@@ -93,6 +95,8 @@ class SweepSpec(_Strict):
     evaluate: EvalSpec = Field(default_factory=EvalSpec)
     knob: str | None = None
     knob_metrics: list[tuple[str, str]] = Field(default_factory=list)
+    knob_complement: bool = Field(False, description="plot against 1 - knob (e.g. a share of levels from a probability)")
+    knob_label: str | None = Field(None, description="the knob plot's x-axis label; default: the knob (or '1 - knob')")
     checks: list[Check] = Field(default_factory=list)
     quick: QuickSpec = Field(default_factory=QuickSpec)
 
