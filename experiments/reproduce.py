@@ -14,15 +14,22 @@ from goodhart.experiments.report import knob_plot, write_report
 from goodhart.experiments.sweep import Check, LocalBackend, Manifest, RayBackend, SweepSpec, expand, run_all
 
 
-def check_passes(check: Check, record: dict[str, Any]) -> bool:
+def check_passes(check: Check, record: dict[str, Any], quick: bool = False) -> bool:
     def mean(policy: str) -> float:
         return record["policies"][policy]["metrics"][check.distribution][check.metric]["mean"]
 
     value = mean(check.policy)
-    bound = check.value if check.than is None else check.factor * mean(check.than)
+    threshold = check.quick_value if quick and check.quick_value is not None else check.value
+    bound = threshold if check.than is None else check.factor * mean(check.than)
     if math.isnan(value) or bound is None or math.isnan(bound):
         return False
     return {">=": value >= bound, "<=": value <= bound, ">": value > bound, "<": value < bound}[check.op]
+
+
+def check_text(check: Check, quick: bool) -> str:
+    if quick and check.quick_value is not None:
+        return f"{check.text} (quick mode: {check.op} {check.quick_value:g})"
+    return check.text
 
 
 def run_sweep(
@@ -64,7 +71,11 @@ def run_sweep(
     record = evaluate(subjects, spec.evaluate.distributions, episodes, spec.evaluate.level_seed)
     record["sweep"] = {"name": spec.name, "quick": quick, "train_seconds": round(trained_for), "failed_runs": [r.id for r in failed]}
     write_results(record, out)
-    checks = [(c.text, check_passes(c, record)) for c in spec.checks if c.policy in record["policies"] and (c.than is None or c.than in record["policies"])]
+    checks = [
+        (check_text(c, quick), check_passes(c, record, quick))
+        for c in spec.checks
+        if c.policy in record["policies"] and (c.than is None or c.than in record["policies"])
+    ]
     extra = ""
     if spec.knob:
         values = {cond: float(runs_[0].extra["assignment"][spec.knob]) for cond, runs_ in conditions.items()}

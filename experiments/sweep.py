@@ -66,7 +66,8 @@ class EvalSpec(_Strict):
 
 class Check(_Strict):
     """An expected effect: ``policy``'s ``metric`` on ``distribution`` compared (``op``) with
-    ``value``, or with ``factor`` times another policy's (``than``) mean."""
+    ``value`` (``quick_value`` in quick mode, if given: fewer steps reach less), or with
+    ``factor`` times another policy's (``than``) mean."""
 
     text: str
     policy: str
@@ -74,6 +75,7 @@ class Check(_Strict):
     metric: str
     op: str = Field(pattern=r"^(>=|<=|>|<)$")
     value: float | None = None
+    quick_value: float | None = None
     than: str | None = None
     factor: float = 1.0
 

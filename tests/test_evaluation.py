@@ -14,8 +14,8 @@ from goodhart.agents.policies import OraclePolicy, RandomPolicy, run_episodes
 from goodhart.cli import app
 from goodhart.experiments.evaluate import evaluate, read_results, resolve_subjects, write_results
 from goodhart.experiments.metrics import across_seeds, summarize
-from goodhart.experiments.reproduce import run_sweep
-from goodhart.experiments.sweep import load_spec, reproduction_path
+from goodhart.experiments.reproduce import check_passes, check_text, run_sweep
+from goodhart.experiments.sweep import Check, load_spec, reproduction_path
 
 
 def means(record, policy, dist):
@@ -117,3 +117,11 @@ def test_a_reproduction_runs_end_to_end_at_a_tiny_budget(tmp_path):
     assert "## Expected effects" in text and "curves.png" in text
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert [r["status"] for r in manifest["runs"].values()] == ["done"]
+
+
+def test_checks_use_their_quick_threshold_in_quick_mode():
+    record = {"policies": {"ppo": {"metrics": {"train": {"reached_goal": {"mean": 0.92}}}}}}
+    check = Check(text="train goal rate >= 0.95", policy="ppo", distribution="train", metric="reached_goal", op=">=", value=0.95, quick_value=0.9)
+    assert not check_passes(check, record) and check_passes(check, record, quick=True)
+    assert check_text(check, quick=True) == "train goal rate >= 0.95 (quick mode: >= 0.9)"
+    assert check_text(check, quick=False) == "train goal rate >= 0.95"
