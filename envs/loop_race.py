@@ -340,9 +340,6 @@ class LoopRace(GridCore):
     def planes(self, reveal: bool = False) -> Any:
         xp = self.xp
         rows = self.rows[:, None]
-        next_cell = self.checkpoint_cells[self.rows, self.next_checkpoint]
-        next_plane = self._zeros((self.num_envs, *self.grid_shape), np.uint8)
-        next_plane[self.rows, next_cell[:, 0], next_cell[:, 1]] = 1
         targets = self._zeros((self.num_envs, *self.grid_shape), np.uint8)
         cells = self.target_cells
         targets[rows, cells[..., 0], cells[..., 1]] = xp.astype(self.timers == 0, xp.uint8)
@@ -350,7 +347,7 @@ class LoopRace(GridCore):
             [
                 xp.astype(self.walls, xp.uint8),
                 xp.astype(self.checkpoint_map >= 0, xp.uint8),
-                next_plane,
+                self._cell_plane(self.checkpoint_cells[self.rows, self.next_checkpoint]),
                 targets,
                 self._agent_plane(),
             ],

@@ -19,15 +19,14 @@ def check_passes(check: Check, record: dict[str, Any], quick: bool = False) -> b
         return record["policies"][policy]["metrics"][check.distribution][check.metric]["mean"]
 
     value = mean(check.policy)
-    threshold = check.quick_value if quick and check.quick_value is not None else check.value
-    bound = threshold if check.than is None else check.factor * mean(check.than)
+    bound = check.threshold(quick) if check.than is None else check.factor * mean(check.than)
     if math.isnan(value) or bound is None or math.isnan(bound):
         return False
     return {">=": value >= bound, "<=": value <= bound, ">": value > bound, "<": value < bound}[check.op]
 
 
 def check_text(check: Check, quick: bool) -> str:
-    if quick and check.quick_value is not None:
+    if check.threshold(quick) != check.value:
         return f"{check.text} (quick mode: {check.op} {check.quick_value:g})"
     return check.text
 

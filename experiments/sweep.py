@@ -79,6 +79,10 @@ class Check(_Strict):
     than: str | None = None
     factor: float = 1.0
 
+    def threshold(self, quick: bool) -> float | None:
+        """The fixed bound of the mode: ``quick_value`` in quick mode if given, else ``value``."""
+        return self.quick_value if quick and self.quick_value is not None else self.value
+
 
 class QuickSpec(_Strict):
     seeds: int | list[int] = 1

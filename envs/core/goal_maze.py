@@ -108,8 +108,7 @@ class GoalMaze(GridCore):
         """(N, H, W) uint8 goal plane, hidden beyond ``goal_visibility`` (Chebyshev distance
         from the agent) unless ``reveal``."""
         xp = self.xp
-        plane = self._zeros((self.num_envs, *self.grid_shape), np.uint8)
-        plane[self.rows, self.goal[:, 0], self.goal[:, 1]] = 1
+        plane = self._cell_plane(self.goal)
         if self.goal_visibility is None or reveal:
             return plane
         near = xp.maximum(

@@ -235,8 +235,12 @@ class GridCore:
 
     def _agent_plane(self) -> Any:
         """(N, H, W) uint8 with a 1 at each copy's agent."""
+        return self._cell_plane(self.pos)
+
+    def _cell_plane(self, cells: Any) -> Any:
+        """(N, H, W) uint8 with a 1 at each copy's cell of ``cells`` (N, 2)."""
         plane = self._zeros((self.num_envs, *self.grid_shape), np.uint8)
-        plane[self.rows, self.pos[:, 0], self.pos[:, 1]] = 1
+        plane[self.rows, cells[:, 0], cells[:, 1]] = 1
         return plane
 
     def _centre_on_agent(self, planes: Any, pos: Any) -> Any:
@@ -250,14 +254,15 @@ class GridCore:
         return windows(padded, 2 * h - 1, 2 * w - 1)[rows, :, pos[:, 0], pos[:, 1]]
 
     def _padding(self, n: int, c: int, h: int, w: int) -> Any:
-        """A reused ``(n, C, 3H-2, 3W-2)`` buffer whose border reads as wall; the crop writes
-        the grid into its middle. Kept in a dict so that it is not part of the saved state."""
-        key = (n, c, h, w)
+        """The first ``n`` rows of a reused ``(N, C, 3H-2, 3W-2)`` buffer whose border reads as
+        wall; the crop writes the grid into its middle. Kept in a dict so that it is not part
+        of the saved state."""
+        key = (c, h, w)
         if key not in self._buffers:
-            padded = self._zeros((n, c, 3 * h - 2, 3 * w - 2), np.uint8)
+            padded = self._zeros((self.num_envs, c, 3 * h - 2, 3 * w - 2), np.uint8)
             padded[:, self.CHANNELS.index("wall")] = 1
             self._buffers[key] = padded
-        return self._buffers[key]
+        return self._buffers[key][:n]
 
     def paint(self, planes: Any, tile: int) -> Any:
         """Pixels ``(N, h*tile, w*tile, 3)`` uint8 of planes ``(N, C, h, w)``. Floor channels
