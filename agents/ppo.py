@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv
@@ -66,3 +67,25 @@ def build_ppo(
 def silent_logger() -> Logger:
     """An SB3 logger that writes nothing and creates no folder."""
     return Logger(folder=None, output_formats=[])
+
+
+class EntropySchedule(BaseCallback):
+    """Anneals PPO's entropy coefficient linearly from ``start`` at step 0 to ``end`` at
+    ``total_timesteps``: a high bonus keeps early exploration from settling on a bad habit,
+    a low one lets the learned policy act decisively (a racer with a high bonus to the end
+    stays slow). Set before every update from the step count, so a resumed run follows the
+    same schedule."""
+
+    def __init__(self, start: float, end: float, total_timesteps: int) -> None:
+        super().__init__()
+        self.start, self.end, self.total = start, end, total_timesteps
+
+    def value(self, timestep: int) -> float:
+        return self.start + (self.end - self.start) * min(1.0, timestep / self.total)
+
+    def _on_rollout_end(self) -> None:
+        self.model.ent_coef = self.value(self.num_timesteps)
+        self.logger.record("train/ent_coef", self.model.ent_coef)
+
+    def _on_step(self) -> bool:
+        return True

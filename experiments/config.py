@@ -29,7 +29,7 @@ class _Section(BaseModel):
 
 
 class PPOConfig(_Section):
-    """stable-baselines3 PPO hyperparameters, under SB3's own names."""
+    """stable-baselines3 PPO hyperparameters, under SB3's own names, and ``ent_coef_final``."""
 
     learning_rate: float = Field(5e-4, gt=0)
     n_steps: int = Field(128, ge=1, description="steps per copy per rollout")
@@ -39,8 +39,18 @@ class PPOConfig(_Section):
     gae_lambda: float = Field(0.95, ge=0, le=1)
     clip_range: float = Field(0.2, gt=0, le=1)
     ent_coef: float = Field(0.01, ge=0)
+    ent_coef_final: float | None = Field(
+        None,
+        ge=0,
+        description="if set, ent_coef is annealed linearly to this value at total_timesteps "
+        "(explore early, act decisively late); None: ent_coef throughout",
+    )
     vf_coef: float = Field(0.5, ge=0)
     max_grad_norm: float = Field(0.5, gt=0)
+
+    def sb3_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of SB3's ``PPO`` (everything but the entropy schedule)."""
+        return self.model_dump(exclude={"ent_coef_final"})
 
 
 class NetworkConfig(_Section):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,7 @@ def knob_plot(record: Mapping[str, Any], knob: str, values: Mapping[str, float],
         means = np.array([s["mean"] for s in stats])
         errors = np.nan_to_num(np.vstack([means - [s["ci95"][0] for s in stats], [s["ci95"][1] for s in stats] - means]), nan=0.0).clip(min=0)
         ax.errorbar(x, means, yerr=errors, marker="o", capsize=3, label=f"{dist}: {metric}")
-    ax.set_xlabel(knob)
+    ax.set_xlabel(textwrap.fill(knob, 60))  # long labels would run off the figure
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
     fig.tight_layout()

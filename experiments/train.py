@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecMonitor
 
 from goodhart.agents.checkpoint import list_checkpoints, read_checkpoint, restore_checkpoint, save_checkpoint
 from goodhart.agents.model_io import LoadedModel, save_model
 from goodhart.agents.policies import ModelPolicy, run_episodes
-from goodhart.agents.ppo import build_ppo, set_torch_threads
+from goodhart.agents.ppo import EntropySchedule, build_ppo, set_torch_threads
 from goodhart.envs import core_class, make_vec
 from goodhart.experiments.config import ConfigError, RunConfig, dump, read_yaml, validate
 from goodhart.experiments.metrics import summarize
@@ -177,7 +177,7 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, progress_bar: b
     env = VecMonitor(venv)
     model = build_ppo(
         env,
-        ppo=cfg.ppo.model_dump(),
+        ppo=cfg.ppo.sb3_kwargs(),
         network=cfg.network.model_dump(),
         seed=cfg.seed,
         device=cfg.device,
@@ -190,12 +190,15 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, progress_bar: b
     elif resume:
         print(f"no checkpoint in {folder / 'checkpoints'}: starting from step 0", file=sys.stderr)
     monitor = TrainingMonitor(cfg, folder, evaluation(model, cfg), resumed_at)
+    callbacks = [monitor]
+    if cfg.ppo.ent_coef_final is not None:
+        callbacks.append(EntropySchedule(cfg.ppo.ent_coef, cfg.ppo.ent_coef_final, cfg.total_timesteps))
     remaining = cfg.total_timesteps - model.num_timesteps
     started = time.time()
     if remaining > 0:
         model.learn(
             remaining,
-            callback=monitor,
+            callback=CallbackList(callbacks),
             reset_num_timesteps=resumed_at is None,
             tb_log_name="tb",
             progress_bar=progress_bar,

@@ -74,11 +74,13 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-def test_resume_after_sigkill_ends_where_an_uninterrupted_run_ends(tmp_path):
+@pytest.mark.parametrize("schedule", [[], ["--set", "ppo.ent_coef_final=0.0"]], ids=["constant", "entropy-schedule"])
+def test_resume_after_sigkill_ends_where_an_uninterrupted_run_ends(tmp_path, schedule):
     """Kill a run with SIGKILL after its first checkpoint; --resume finishes it with the same
-    step count and, since checkpoints hold the whole state, the same weights."""
+    step count and, since checkpoints hold the whole state, the same weights (an entropy
+    schedule included: it follows the step count, not the process)."""
     args = ["--env", "goodhart/ColorMaze-v0", "--timesteps", "2048", "--no-progress", "--set", "checkpoint_freq=512",
-            "--set", "eval.freq=0", *TINY]
+            "--set", "eval.freq=0", *TINY, *schedule]
     assert goodhart("train", *args, "--out", str(tmp_path / "whole"))[0] == 0
     killed = tmp_path / "killed" / "colormaze" / "seed0"
     proc = subprocess.Popen([sys.executable, "-m", "goodhart.cli", "train", *args, "--out", str(tmp_path / "killed")],
@@ -97,6 +99,19 @@ def test_resume_after_sigkill_ends_where_an_uninterrupted_run_ends(tmp_path):
     assert resumed.env_id == "goodhart/ColorMaze-v0"
     steps = [int(line.split(",")[0]) for line in (killed / "episodes.csv").read_text().splitlines()[1:]]
     assert steps == sorted(steps)  # rows past the checkpoint were dropped before resuming
+
+
+def test_entropy_schedule_anneals_linearly_over_the_run(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    code, out = goodhart("train", "--env", "goodhart/ColorMaze-v0", "--timesteps", "1024", "--no-progress", "--out",
+                         str(tmp_path), "--set", "eval.freq=0", "--set", "ppo.ent_coef=0.04", "--set",
+                         "ppo.ent_coef_final=0.0", *TINY)
+    assert code == 0, out
+    events = EventAccumulator(str(next((tmp_path / "colormaze" / "seed0").glob("tb_1"))))
+    events.Reload()
+    used = [event.value for event in events.Scalars("train/ent_coef")]
+    assert used == pytest.approx([0.03, 0.02, 0.01, 0.0])  # set before each of the 4 updates (256 steps each)
 
 
 def test_existing_run_needs_resume(tmp_path):

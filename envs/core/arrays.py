@@ -33,11 +33,20 @@ def to_numpy(x: Any) -> np.ndarray:
     return x.detach().cpu().numpy()
 
 
-def windows(x: Any, height: int, width: int) -> Any:
-    """A view of every ``height`` x ``width`` window over the last two axes of ``x``:
-    shape ``(..., H - height + 1, W - width + 1, height, width)``, no copy. Cropping one
-    window per batch row out of this view is a single gather, far cheaper than indexing
-    every cell."""
-    if isinstance(x, np.ndarray):
-        return np.lib.stride_tricks.sliding_window_view(x, (height, width), axis=(-2, -1))
-    return x.unfold(-2, height, 1).unfold(-2, width, 1)
+def paste(dest: Any, src: Any, top: Any, left: Any) -> None:
+    """Write each ``src[k]`` (``(n, C, h, w)``) into ``dest[k, :, top[k]:top[k]+h,
+    left[k]:left[k]+w]`` in place: one scatter over the ``n * C * h * w`` source cells. numpy
+    writes through a view of every window of ``dest`` (each destination cell is written once,
+    so the overlap of the windows is harmless); torch, which refuses writes through
+    overlapping views, indexes every cell."""
+    n, _, h, w = src.shape
+    if isinstance(dest, np.ndarray):
+        view = np.lib.stride_tricks.sliding_window_view(dest, (h, w), axis=(-2, -1), writeable=True)
+        view[np.arange(n), :, top, left] = src
+        return
+    import torch
+
+    cells = torch.arange(h, device=dest.device)[None, :, None], torch.arange(w, device=dest.device)[None, None, :]
+    rows = top[:, None, None] + cells[0]
+    cols = left[:, None, None] + cells[1]
+    dest.permute(0, 2, 3, 1)[torch.arange(n, device=dest.device)[:, None, None], rows, cols] = src.permute(0, 2, 3, 1)

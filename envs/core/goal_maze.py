@@ -45,9 +45,6 @@ class GoalMaze(GridCore):
         super().__init__(num_envs, **common)
         self.steps_to_goal = self._zeros((num_envs,), np.int64)
         self.steps_to_proxy = self._zeros((num_envs,), np.int64)
-        h, w = self.grid_shape
-        self._grid_rows = self._asarray(np.arange(h))[None, :, None]
-        self._grid_cols = self._asarray(np.arange(w))[None, None, :]
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -111,8 +108,6 @@ class GoalMaze(GridCore):
         plane = self._cell_plane(self.goal)
         if self.goal_visibility is None or reveal:
             return plane
-        near = xp.maximum(
-            xp.abs(self._grid_rows - self.pos[:, 0][:, None, None]),
-            xp.abs(self._grid_cols - self.pos[:, 1][:, None, None]),
-        ) <= self.goal_visibility
-        return plane * xp.astype(near, xp.uint8)
+        # One distance per copy (agent to goal), not one per cell: the plane has one cell set.
+        near = xp.max(xp.abs(self.goal - self.pos), axis=1) <= self.goal_visibility
+        return plane * xp.astype(near, xp.uint8)[:, None, None]

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from goodhart.envs.core.arrays import namespace, to_numpy, windows
+from goodhart.envs.core.arrays import namespace, paste, to_numpy
 from goodhart.envs.core.checks import check_choice, check_int
 
 OBS_MODES = ("symbolic", "rgb")
@@ -245,24 +245,23 @@ class GridCore:
 
     def _centre_on_agent(self, planes: Any, pos: Any) -> Any:
         """Crop ``(n, C, H, W)`` planes to ``(n, C, 2H-1, 2W-1)`` centred on ``pos`` (n, 2);
-        cells beyond the grid read as walls."""
+        cells beyond the grid read as walls. A view that size always holds the whole grid, so
+        the crop is a paste: a frame of walls, with the grid placed so that the agent's cell
+        lands in the middle (a scatter of H*W cells per copy instead of a gather of 4*H*W)."""
         n, c, h, w = planes.shape
-        padded = self._padding(n, c, h, w)
-        padded[:, :, h - 1 : 2 * h - 1, w - 1 : 2 * w - 1] = planes
-        # The window whose top-left corner is at the agent's (row, column) of the padded grid.
-        rows = self.rows if n == self.num_envs else self._asarray(np.arange(n))
-        return windows(padded, 2 * h - 1, 2 * w - 1)[rows, :, pos[:, 0], pos[:, 1]]
+        view = self.xp.asarray(self._wall_frame(c, h, w)[:n], copy=True)
+        paste(view, planes, (h - 1) - pos[:, 0], (w - 1) - pos[:, 1])
+        return view
 
-    def _padding(self, n: int, c: int, h: int, w: int) -> Any:
-        """The first ``n`` rows of a reused ``(N, C, 3H-2, 3W-2)`` buffer whose border reads as
-        wall; the crop writes the grid into its middle. Kept in a dict so that it is not part
-        of the saved state."""
+    def _wall_frame(self, c: int, h: int, w: int) -> Any:
+        """A ``(N, C, 2H-1, 2W-1)`` template of the agent-centred view beyond the grid: the
+        wall channel 1, the others 0. Kept in a dict so that it is not part of the saved state."""
         key = (c, h, w)
         if key not in self._buffers:
-            padded = self._zeros((self.num_envs, c, 3 * h - 2, 3 * w - 2), np.uint8)
-            padded[:, self.CHANNELS.index("wall")] = 1
-            self._buffers[key] = padded
-        return self._buffers[key][:n]
+            frame = self._zeros((self.num_envs, c, 2 * h - 1, 2 * w - 1), np.uint8)
+            frame[:, self.CHANNELS.index("wall")] = 1
+            self._buffers[key] = frame
+        return self._buffers[key]
 
     def paint(self, planes: Any, tile: int) -> Any:
         """Pixels ``(N, h*tile, w*tile, 3)`` uint8 of planes ``(N, C, h, w)``. Floor channels
