@@ -33,7 +33,7 @@ from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 
-from goodhart.agents.ppo import policy_kwargs
+from goodhart.agents.ppo import policy_kwargs, sb3_hyperparameters
 
 FORMAT = "goodhart-policy/1"
 WEIGHTS_SUFFIX = ".safetensors"
@@ -315,7 +315,8 @@ def export_sb3_zip(model_path: str | os.PathLike[str], zip_path: str | os.PathLi
     (``stable_baselines3.PPO.load(zip_path)``).
 
     The PPO is built on ``make_vec(config["env"], 1, **config["env_kwargs"])`` with the
-    config's ``ppo`` hyperparameters, if any, and the saved weights.
+    config's ``ppo`` hyperparameters, if any (an entropy schedule, which SB3 lacks, is left
+    out: the zip holds the starting ``ent_coef``), and the saved weights.
 
     Warning:
         Loading a stable-baselines3 zip unpickles data from it, which can run arbitrary code:
@@ -336,7 +337,7 @@ def export_sb3_zip(model_path: str | os.PathLike[str], zip_path: str | os.PathLi
                 policy_kwargs=policy_kwargs(config["network"]),
                 device="cpu",
                 verbose=0,
-                **dict(config.get("ppo") or {}),
+                **sb3_hyperparameters(config.get("ppo") or {}),
             )
         model.policy.load_state_dict(loaded.policy.state_dict(), strict=True)
         model.save(os.fspath(zip_path))

@@ -31,6 +31,12 @@ def policy_kwargs(network: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def sb3_hyperparameters(ppo: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of a config's ``ppo`` section that SB3's ``PPO`` takes: all of them but
+    ``ent_coef_final``, this project's entropy schedule (:class:`EntropySchedule`)."""
+    return {key: value for key, value in ppo.items() if key != "ent_coef_final"}
+
+
 def set_torch_threads(threads: int) -> None:
     """Pin torch's intra-op threads. Small policies run fastest with one thread per process
     on small CPUs; parallel work is better spread over processes."""
@@ -46,7 +52,8 @@ def build_ppo(
     device: str = "cpu",
     tensorboard_log: Path | None = None,
 ) -> PPO:
-    """A PPO learner on ``env`` with the hyperparameters ``ppo`` (SB3's own names). Without
+    """A PPO learner on ``env`` with the hyperparameters ``ppo`` (a config's ``ppo`` section;
+    its entropy schedule, if any, is the caller's :class:`EntropySchedule` callback). Without
     ``tensorboard_log`` it logs nowhere (SB3 would otherwise make an empty ``/tmp/SB3-*``
     folder at every ``learn``)."""
     model = PPO(
@@ -57,7 +64,7 @@ def build_ppo(
         device=device,
         tensorboard_log=None if tensorboard_log is None else str(tensorboard_log),
         verbose=0,
-        **dict(ppo),
+        **sb3_hyperparameters(ppo),
     )
     if tensorboard_log is None:
         model.set_logger(silent_logger())

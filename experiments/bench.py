@@ -333,7 +333,7 @@ def ppo_measurement(setup: str, repeats: int, quick: bool, seed: int = 0) -> dic
 
     set_torch_threads(1)
     cfg, _ = resolve(None, CONFIG_DIR / "colormaze.yaml", [], {})
-    ppo = cfg.ppo.sb3_kwargs()
+    ppo = cfg.ppo.model_dump()
     n_envs = cfg.n_envs
     if setup == "minigrid_zoo":
         n_envs, ppo = ZOO_MINIGRID["n_envs"], dict(ZOO_MINIGRID["ppo"])

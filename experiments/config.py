@@ -48,10 +48,6 @@ class PPOConfig(_Section):
     vf_coef: float = Field(0.5, ge=0)
     max_grad_norm: float = Field(0.5, gt=0)
 
-    def sb3_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of SB3's ``PPO`` (everything but the entropy schedule)."""
-        return self.model_dump(exclude={"ent_coef_final"})
-
 
 class NetworkConfig(_Section):
     """The grid CNN (3x3 convolutions, then a linear layer) and the heads' hidden layers."""

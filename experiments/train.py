@@ -177,7 +177,7 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, progress_bar: b
     env = VecMonitor(venv)
     model = build_ppo(
         env,
-        ppo=cfg.ppo.sb3_kwargs(),
+        ppo=cfg.ppo.model_dump(),
         network=cfg.network.model_dump(),
         seed=cfg.seed,
         device=cfg.device,

@@ -270,10 +270,15 @@ def test_model_file_error_is_a_value_error():
 
 
 # ---------------------------------------------------------------- export
-def test_exported_sb3_zip_loads_with_the_same_policy(trained, tmp_path):
+@pytest.mark.parametrize("schedule", [{}, {"ent_coef": 0.03, "ent_coef_final": 0.0}], ids=["constant", "entropy-schedule"])
+def test_exported_sb3_zip_loads_with_the_same_policy(trained, tmp_path, schedule):
     from stable_baselines3 import PPO
 
-    model, stem = trained
+    model, _ = trained
+    stem = tmp_path / "model"
+    config = _config(TINY_NETWORK)
+    config["ppo"] = {**config["ppo"], **schedule}
+    save_model(model, stem, config)
     zip_path = tmp_path / "model.zip"
     export_sb3_zip(stem, zip_path)
     assert zip_path.is_file()
