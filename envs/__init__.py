@@ -1,4 +1,5 @@
-"""The environments, registered with Gymnasium, and the batched VecEnv that trains on them.
+"""The environments, registered with Gymnasium (``gymnasium.make`` and, batched,
+``gymnasium.make_vec``), and the stable-baselines3 VecEnv that trains on them.
 
 A new environment is one module with a :class:`~goodhart.envs.core.grid.GridCore` subclass
 and one line in ``ENVS`` below; training, evaluation and rendering then work on it unchanged.
@@ -13,6 +14,7 @@ import gymnasium as gym
 from goodhart.envs.color_maze import ColorMaze
 from goodhart.envs.core.grid import GridCore
 from goodhart.envs.core.gym_env import GridEnv
+from goodhart.envs.core.gym_vector_env import GridVectorEnv
 from goodhart.envs.core.vec_env import GridVecEnv
 from goodhart.envs.corner_maze import CornerMaze
 from goodhart.envs.loop_race import LoopRace
@@ -28,6 +30,7 @@ for _env_id, _core in ENVS.items():
         gym.register(
             _env_id,
             entry_point="goodhart.envs.core.gym_env:GridEnv",
+            vector_entry_point="goodhart.envs.core.gym_vector_env:GridVectorEnv",
             kwargs={"core": _core},
             max_episode_steps=_core.DEFAULT_MAX_STEPS,
         )
@@ -46,4 +49,4 @@ def make_vec(env_id: str, num_envs: int, *, seed: int | None = None, **kwargs: A
     return GridVecEnv(core_class(env_id), num_envs, seed=seed, **kwargs)
 
 
-__all__ = ["ENVS", "ColorMaze", "CornerMaze", "GridEnv", "GridVecEnv", "LoopRace", "core_class", "make_vec"]
+__all__ = ["ENVS", "ColorMaze", "CornerMaze", "GridEnv", "GridVecEnv", "GridVectorEnv", "LoopRace", "core_class", "make_vec"]

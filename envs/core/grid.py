@@ -29,6 +29,19 @@ MOVES = ("up", "right", "down", "left")
 MOVE_DELTAS = np.array([[-1, 0], [0, 1], [1, 0], [0, -1]], dtype=np.int64)
 
 
+def _host(values: Any) -> np.ndarray:
+    """A numpy copy of ``values`` as bool, int64 or float64."""
+    host = to_numpy(values)
+    dtype = {"b": np.bool_, "i": np.int64, "u": np.int64}.get(host.dtype.kind, np.float64)
+    return np.array(host, dtype=dtype, copy=True)
+
+
+def outcome_rows(arrays: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Outcome arrays of k copies (name -> (k,)) as k dicts of plain Python values."""
+    count = len(next(iter(arrays.values()))) if arrays else 0
+    return [{name: values[k].item() for name, values in arrays.items()} for k in range(count)]
+
+
 class GridCore:
     """N copies of a gridworld. Subclasses define the class attributes and the hooks below.
 
@@ -196,16 +209,22 @@ class GridCore:
         check_choice("oracle", name, self.ORACLES)
         return getattr(self, f"policy_{name}")[self.rows, self.pos[:, 0], self.pos[:, 1]]
 
-    def outcomes(self, indices: Sequence[int]) -> list[dict[str, Any]]:
-        """The finished episodes' outcome metrics of copies ``indices``, as plain Python values."""
+    def outcome_arrays(self) -> dict[str, np.ndarray]:
+        """Every copy's outcome metrics (``return``, ``true_return``, the env's own, ``steps``)
+        as (N,) numpy copies of dtype bool, int64 or float64: the dtypes Gymnasium gives an
+        info value of Python bool, int or float, so batched and per-copy infos agree."""
         arrays = {
             "return": self.episode_return,
             "true_return": self.episode_true_return,
             **self._outcome_arrays(),
             "steps": self.steps,
         }
-        host = {name: to_numpy(a)[list(indices)] for name, a in arrays.items()}
-        return [{name: values[k].item() for name, values in host.items()} for k in range(len(indices))]
+        return {name: _host(a) for name, a in arrays.items()}
+
+    def outcomes(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """The finished episodes' outcome metrics of copies ``indices``, as plain Python values."""
+        rows = list(indices)
+        return outcome_rows({name: values[rows] for name, values in self.outcome_arrays().items()})
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
