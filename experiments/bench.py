@@ -6,7 +6,9 @@ Sections (``--only``):
     Environment steps/s with random actions, observations produced: the batched VecEnv
     (``make_vec``, auto-reset and infos included) and the raw core (``core.step`` +
     ``core.observe``, no resets) of ColorMaze and LoopRace at N = 1, 64, 1024, against
-    ``MiniGrid-Empty-8x8-v0`` (``ImgObsWrapper``) alone and in gymnasium's ``SyncVectorEnv`` x 8.
+    ``MiniGrid-Empty-8x8-v0`` (``ImgObsWrapper``) alone and in gymnasium's ``SyncVectorEnv`` x 8;
+    and ``gymnasium.make_vec(id, 64)`` (the registered vector entry point, the batched core)
+    against ``make_vec(id, 64, vectorization_mode="sync")`` (64 single envs).
 ``ppo``
     stable-baselines3 PPO training steps/s, one torch thread, each setup in its own process
     (whose peak RSS is recorded): ColorMaze with ``experiments/configs/colormaze.yaml``;
@@ -45,6 +47,7 @@ DEFAULT_SECTIONS = ("env", "ppo")
 MINIGRID_ID = "MiniGrid-Empty-8x8-v0"
 OUR_ENVS = {"ColorMaze": "goodhart/ColorMaze-v0", "LoopRace": "goodhart/LoopRace-v0"}
 ENV_SIZES = (1, 64, 1024)
+GYM_VECTOR_SIZE = 64
 SYNC_COPIES = 8
 INSTALL_HINT = 'pip install -e ".[bench]" (or, to keep the pygame wheel: pip install -e . && pip install --no-deps "minigrid>=2.3")'
 
@@ -78,6 +81,8 @@ RATIOS = (
     ("env/ColorMaze/vecenv/1024", "env/minigrid/sync8", "ColorMaze VecEnv N=1024 / MiniGrid SyncVectorEnv x8"),
     ("env/minigrid/sync8", "env/minigrid/single", "MiniGrid SyncVectorEnv x8 / MiniGrid single env"),
     ("env/ColorMaze/core/1024", "env/ColorMaze/vecenv/1024", "ColorMaze raw core / VecEnv, N=1024"),
+    *((f"env/{name}/gym_vector/{GYM_VECTOR_SIZE}", f"env/{name}/gym_sync/{GYM_VECTOR_SIZE}",
+       f"{name} gymnasium.make_vec N={GYM_VECTOR_SIZE}: vector entry point / sync wrapper") for name in OUR_ENVS),
     ("ppo/colormaze", "ppo/minigrid_cnn", "ColorMaze PPO / MiniGrid PPO with the same CNN and settings"),
     ("ppo/colormaze_full", "ppo/minigrid_cnn", "ColorMaze PPO full view (7x7 input) / MiniGrid PPO, same CNN, settings and input size"),
     ("ppo/colormaze", "ppo/minigrid_zoo", "ColorMaze PPO / MiniGrid PPO with RL Zoo settings"),
@@ -221,6 +226,20 @@ def our_steppers(env_id: str, n: int) -> dict[str, Callable[[], None]]:
     return {"vecenv": vec_step, "core": core_step}
 
 
+def gymnasium_steppers(env_id: str, n: int) -> dict[str, Callable[[], None]]:
+    """Step functions of ``gymnasium.make_vec``: by default (the vector entry point: the batched
+    core) and with ``vectorization_mode="sync"`` (Gymnasium's wrapper of n single envs)."""
+    import gymnasium as gym
+
+    steppers = {}
+    for kind, mode in (("gym_vector", None), ("gym_sync", "sync")):
+        envs = gym.make_vec(env_id, n, vectorization_mode=mode)
+        envs.reset(seed=0)
+        actions = _action_cycle(envs.single_action_space.n, (n,), seed=1)
+        steppers[kind] = lambda envs=envs, actions=actions: envs.step(next(actions))
+    return steppers
+
+
 def minigrid_image_env():
     import gymnasium as gym
     from minigrid.wrappers import ImgObsWrapper
@@ -258,6 +277,10 @@ def bench_env(repeats: int, quick: bool, minigrid: bool) -> Iterator[dict[str, A
                 label = f"{name} {'VecEnv' if kind == 'vecenv' else 'raw core'} N={n}"
                 _log(f"bench: {label}")
                 yield {"id": f"env/{name}/{kind}/{n}", "section": "env", "label": label, "unit": "steps/s", **spread(measure_steps(step, n, seconds, repeats))}
+        for kind, step in gymnasium_steppers(env_id, GYM_VECTOR_SIZE).items():
+            label = f"{name} gymnasium.make_vec N={GYM_VECTOR_SIZE}, {'vector entry point' if kind == 'gym_vector' else 'sync wrapper'}"
+            _log(f"bench: {label}")
+            yield {"id": f"env/{name}/{kind}/{GYM_VECTOR_SIZE}", "section": "env", "label": label, "unit": "steps/s", **spread(measure_steps(step, GYM_VECTOR_SIZE, seconds, repeats))}
     if minigrid:
         for kind, step in minigrid_steppers().items():
             batch = SYNC_COPIES if kind == "sync8" else 1
@@ -585,6 +608,7 @@ def format_tables(record: dict[str, Any]) -> str:
             "",
             "VecEnv: `make_vec(...).step(random actions)`, auto-reset, infos and observations included. "
             "Raw core: `venv.core.step(actions)` + `venv.core.observe()`, no resets nor infos. "
+            "gymnasium.make_vec: the default (our vector entry point) against `vectorization_mode='sync'`, auto-reset and infos included. "
             "MiniGrid: `ImgObsWrapper(gym.make('MiniGrid-Empty-8x8-v0'))`, reset when done; 7 actions.",
         ]
     if any(row["section"] == "ppo" for row in results):
