@@ -17,8 +17,18 @@ app = typer.Typer(
 )
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from goodhart import version_line
+
+        typer.echo(version_line())
+        raise typer.Exit()
+
+
 @app.callback()
-def goodhart() -> None:
+def goodhart(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the installed version and exit.")] = False,
+) -> None:
     """Train agents, evaluate them on shifted levels, and watch them game their rewards."""
 
 
@@ -28,17 +38,38 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def whole_number(text: str | int) -> int:
+    """An integer option's value, also written as 1e5 or 100_000 (a number with no fraction)."""
+    if isinstance(text, int):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if not number.is_integer():
+        raise typer.BadParameter(f"{text!r} is not a whole number (write e.g. 100000, 1e5 or 100_000)")
+    return int(number)
+
+
+WHOLE = {"parser": whole_number}
+
+
 @app.command()
 def train(
     env: Annotated[Optional[str], typer.Option(help="Registered env id, e.g. goodhart/ColorMaze-v0. Its shipped config in experiments/configs/ is used when no --config is given.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run config (see experiments/configs/). Default: the env's shipped config.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set ppo.learning_rate=3e-4 --set env_kwargs.size=4 (repeatable; values are YAML).")] = None,
-    timesteps: Annotated[Optional[int], typer.Option(help="Total environment steps (overrides total_timesteps).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the run: levels, network initialisation and sampling (overrides seed).")] = None,
-    n_envs: Annotated[Optional[int], typer.Option(help="Parallel env copies in the batched VecEnv (overrides n_envs).")] = None,
+    timesteps: Annotated[Optional[int], typer.Option(**WHOLE, help="Total environment steps (overrides total_timesteps), e.g. 200000 or 2e5. With --resume, a larger value extends the run.")] = None,
+    seed: Annotated[Optional[int], typer.Option(**WHOLE, help="Seed of the run: levels, network initialisation and sampling (overrides seed).")] = None,
+    n_envs: Annotated[Optional[int], typer.Option(**WHOLE, help="Parallel env copies in the batched VecEnv (overrides n_envs).")] = None,
     out: Annotated[Path, typer.Option(help="Root folder of runs; the run goes to OUT/NAME/seedSEED/.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option(help="Run name. Default: the config file's name without .yaml.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in its folder from its latest checkpoint.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in its folder from its newest readable checkpoint; refused if the folder holds no run. The options must be the run's, except a larger --timesteps, which extends it (recorded in its config.yaml).")] = False,
+    resume_or_start: Annotated[bool, typer.Option("--resume-or-start", help="As --resume, but start the run if its folder holds none (what sweeps use).")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar with steps/s and ETA.")] = True,
 ) -> None:
     """Train PPO on an environment; everything the run produces goes to its run folder."""
@@ -46,11 +77,11 @@ def train(
     from goodhart.experiments.train import run_dir
     from goodhart.experiments.train import train as run_training
 
-    flags = {"total_timesteps": timesteps, "seed": seed, "n_envs": n_envs}
+    flags = {"total_timesteps": ("--timesteps", timesteps), "seed": ("--seed", seed), "n_envs": ("--n-envs", n_envs)}
     try:
         cfg, source = resolve(env, config, set_ or [], flags)
         folder = run_dir(out, name or source.stem, cfg.seed)
-        model = run_training(cfg, folder, resume=resume, progress_bar=progress)
+        model = run_training(cfg, folder, resume=resume or resume_or_start, start_if_missing=resume_or_start, progress_bar=progress)
     except ConfigError as err:
         fail(str(err))
     typer.echo(f"model: {model}.safetensors")
@@ -101,13 +132,13 @@ def reproduce(
     from goodhart.experiments.reproduce import run_sweep
     from goodhart.experiments.sweep import default_workers, load_spec, reproduction_path
 
+    folder = out or Path("results") / (f"{name}-quick" if quick else name)
     try:
         path = reproduction_path(name)
         spec = load_spec(path)
+        report, failed, checks = run_sweep(spec, folder, quick=quick, seeds=list(range(seeds)) if seeds else None, workers=workers or default_workers(), source=str(path))
     except ConfigError as err:
         fail(str(err))
-    folder = out or Path("results") / (f"{name}-quick" if quick else name)
-    report, failed, checks = run_sweep(spec, folder, quick=quick, seeds=list(range(seeds)) if seeds else None, workers=workers or default_workers(), source=str(path))
     typer.echo(f"report: {report}")
     if failed or not all(ok for _, ok in checks):
         raise typer.Exit(1)
@@ -118,6 +149,8 @@ def sweep(
     config: Annotated[Path, typer.Argument(help="A sweep YAML (with config:, grid:, seeds:, evaluate:; see experiments/reproductions/) or a run config to sweep with --grid.", show_default=False)],
     grid: Annotated[Optional[list[str]], typer.Option(help="A knob and its values, e.g. --grid env_kwargs.cue_on_goal_prob=1.0,0.9 (repeatable; values are YAML; adds to or replaces the YAML's grid).")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Training seeds: a range 0-4 or a list 0,3,7. Default: the sweep's (a run config: its seed).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key in every run, e.g. --set ppo.n_epochs=2 --set eval.freq=0 (repeatable; values are YAML; over the sweep's own set:).")] = None,
+    timesteps: Annotated[Optional[int], typer.Option(**WHOLE, help="Total environment steps of every run (overrides total_timesteps), e.g. 50000 or 5e4. Raised on a finished sweep, it extends its runs.")] = None,
     backend: Annotated[str, typer.Option(help="local: a process per run on this machine; ray: Ray tasks (pip install -e '.\\[ray]').")] = "local",
     address: Annotated[Optional[str], typer.Option(help="Ray cluster address (from `ray start --head`); default: a local Ray instance.")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Runs trained at once. Default: the number of cores.")] = None,
@@ -133,9 +166,9 @@ def sweep(
     if backend not in ("local", "ray"):
         fail(f"--backend {backend!r} is not allowed; expected local or ray")
     try:
-        spec, seed_list = sweep_from_file(config, grid or [], seeds)
+        spec, seed_list, origins = sweep_from_file(config, grid or [], seeds, set_ or [], timesteps)
         folder = out or Path("sweeps") / spec.name
-        report, failed, _ = run_sweep(spec, folder, seeds=seed_list, workers=workers or default_workers(), backend=backend, address=address, max_attempts=max_attempts, source=str(config))
+        report, failed, _ = run_sweep(spec, folder, seeds=seed_list, workers=workers or default_workers(), backend=backend, address=address, max_attempts=max_attempts, source=str(config), origins=origins)
     except ConfigError as err:
         fail(str(err))
     typer.echo(f"report: {report}")
@@ -342,6 +375,12 @@ def bench(
 
 def main() -> None:
     app(prog_name="goodhart")
+
+
+def run_command(name: str, prog_name: str) -> None:
+    """Run the subcommand ``name`` as a program of its own (``scripts/train.py`` is
+    ``goodhart train``), so that its usage line, ``PROG_NAME [OPTIONS]``, works when typed."""
+    typer.main.get_command(app).commands[name].main(args=sys.argv[1:], prog_name=prog_name)
 
 
 if __name__ == "__main__":

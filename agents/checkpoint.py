@@ -3,14 +3,17 @@
 A checkpoint is one ``torch.save`` file of tensors, numbers and strings only (no pickled
 objects), so it loads with ``torch.load(weights_only=True)``: the policy and optimizer state,
 the step and update counters, the torch / numpy / Python RNG states and the VecEnv's state
-(level generators and the episodes in progress). It is written to a temporary file and then
-renamed, so a crash never leaves a half-written latest checkpoint.
+(level generators and the episodes in progress). It is written to a temporary file, flushed
+to disk and then renamed, so a process killed while writing never leaves a half-written file
+under a checkpoint's name; a checkpoint damaged some other way is skipped on resume for the
+next older one (:func:`newest_readable`).
 """
 
 from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from goodhart.agents.model_io import write_atomic
 from goodhart.envs.core.vec_env import GridVecEnv
 
 CHECKPOINT_NAME = re.compile(r"^step_(\d{12})\.pt$")
+KEYS = ("num_timesteps", "n_updates", "policy", "optimizer", "torch_rng", "numpy_rng", "python_rng", "env_rngs", "env_arrays")
 
 
 def checkpoint_path(folder: Path, step: int) -> Path:
@@ -53,6 +57,8 @@ def save_checkpoint(model: PPO, venv: GridVecEnv, folder: Path, keep: int = 3) -
     write_atomic(path, lambda tmp: torch.save(state, tmp))
     for old in list_checkpoints(folder)[:-keep]:
         old.unlink(missing_ok=True)
+    for leftover in folder.glob(".step_*.tmp"):  # from writes killed midway (one writer per run)
+        leftover.unlink(missing_ok=True)
     return path
 
 
@@ -69,10 +75,26 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many kinds for corrupt files
-        raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(state, dict) or "num_timesteps" not in state:
-        raise ValueError(f"{path}: not a goodhart training checkpoint")
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {reason})") from None
+    if not isinstance(state, dict) or any(key not in state for key in KEYS):
+        raise ValueError(f"{path}: not a goodhart training checkpoint (its keys are not {', '.join(KEYS)})")
     return state
+
+
+def newest_readable(folder: Path, warn: Callable[[str], None]) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint in ``folder`` that reads back, and its contents; each newer one
+    that does not is reported through ``warn`` (one line naming the file) and skipped. None if
+    ``folder`` holds no checkpoint; ValueError if it holds some and none is readable."""
+    paths = list_checkpoints(folder)
+    for path in reversed(paths):
+        try:
+            return path, read_checkpoint(path)
+        except ValueError as err:
+            warn(f"{err}; skipped")
+    if paths:
+        raise ValueError(f"{folder}: none of its {len(paths)} checkpoints is readable; delete them to train the run again from step 0")
+    return None
 
 
 def restore_checkpoint(model: PPO, venv: GridVecEnv, state: dict[str, Any]) -> None:

@@ -83,12 +83,16 @@ def _sha256(path: Path) -> str:
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through a temporary file in the same folder, then rename it into place."""
+    """Write ``path`` through a temporary file in the same folder, flushed to disk, then
+    rename it into place: whatever kills the writer, ``path`` holds the old file or the whole
+    new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())  # the data on disk before the name points at it
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions

@@ -31,10 +31,13 @@ def policy_kwargs(network: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+SCHEDULE_KEYS = ("ent_coef_final", "ent_coef_anneal_steps")
+
+
 def sb3_hyperparameters(ppo: Mapping[str, Any]) -> dict[str, Any]:
     """The entries of a config's ``ppo`` section that SB3's ``PPO`` takes: all of them but
-    ``ent_coef_final``, this project's entropy schedule (:class:`EntropySchedule`)."""
-    return {key: value for key, value in ppo.items() if key != "ent_coef_final"}
+    ``SCHEDULE_KEYS``, this project's entropy schedule (:class:`EntropySchedule`)."""
+    return {key: value for key, value in ppo.items() if key not in SCHEDULE_KEYS}
 
 
 def set_torch_threads(threads: int) -> None:
@@ -78,7 +81,8 @@ def silent_logger() -> Logger:
 
 class EntropySchedule(BaseCallback):
     """Anneals PPO's entropy coefficient linearly from ``start`` at step 0 to ``end`` at
-    ``total_timesteps``: a high bonus keeps early exploration from settling on a bad habit,
+    ``total_timesteps`` (the config's ``ent_coef_anneal_steps``, else the run's total), and
+    keeps ``end`` after: a high bonus keeps early exploration from settling on a bad habit,
     a low one lets the learned policy act decisively (a racer with a high bonus to the end
     stays slow). Set before every update from the step count, so a resumed run follows the
     same schedule."""

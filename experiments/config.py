@@ -2,26 +2,40 @@
 
 A run is described by defaults (the fields below) + a YAML file + ``--set key=value``
 overrides + command-line flags, in that order. The resolved config is saved in the run folder
-and repeats the run exactly when passed back with ``--config``.
+and repeats the run exactly when passed back with ``--config``. An error names where the bad
+value came from: the flag (``--timesteps``, ``--set KEY=VALUE``) or else the file.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from goodhart.envs import ENVS, core_class
+from goodhart.envs.core.checks import ArgumentError
 from goodhart.envs.core.grid import GridCore
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 
 class ConfigError(ValueError):
-    """A config that cannot run; the message is one line naming the file and the key."""
+    """A config that cannot run; the message is one line naming the file (or the flag) and the key."""
+
+
+def origin(key: str, source: str, origins: Mapping[str, str] | None) -> str:
+    """Where the value of dotted ``key`` came from: the command-line flag that set it (or a
+    section above it), as recorded in ``origins`` (key -> flag text), else ``source``."""
+    parts = key.split(".")
+    for depth in range(len(parts), 0, -1):
+        flag = (origins or {}).get(".".join(parts[:depth]))
+        if flag is not None:
+            return flag
+    return source
 
 
 class _Section(BaseModel):
@@ -45,8 +59,21 @@ class PPOConfig(_Section):
         description="if set, ent_coef is annealed linearly to this value at total_timesteps "
         "(explore early, act decisively late); None: ent_coef throughout",
     )
+    ent_coef_anneal_steps: int | None = Field(
+        None,
+        ge=1,
+        description="steps over which ent_coef falls to ent_coef_final, which it keeps after; "
+        "None: total_timesteps. Extending a run sets it to the run's former total, so the "
+        "schedule the run was trained with stays the one its config.yaml describes",
+    )
     vf_coef: float = Field(0.5, ge=0)
     max_grad_norm: float = Field(0.5, gt=0)
+
+    @model_validator(mode="after")
+    def _anneal_needs_a_target(self) -> PPOConfig:
+        if self.ent_coef_anneal_steps is not None and self.ent_coef_final is None:
+            raise ValueError("ent_coef_anneal_steps is set but ent_coef_final is not: there is no schedule to anneal")
+        return self
 
 
 class NetworkConfig(_Section):
@@ -120,8 +147,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def apply_override(data: dict[str, Any], assignment: str, source: str = "--set") -> None:
-    """Apply ``key.sub=value`` (value parsed as YAML) to the nested mapping ``data``."""
+def apply_override(data: dict[str, Any], assignment: str, source: str = "--set") -> str:
+    """Apply ``key.sub=value`` (value parsed as YAML) to the nested mapping ``data``; returns
+    the dotted key."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key:
         raise ConfigError(f"{source} {assignment!r}: expected key=value, e.g. ppo.learning_rate=3e-4")
@@ -132,22 +160,29 @@ def apply_override(data: dict[str, Any], assignment: str, source: str = "--set")
         if not isinstance(child, dict):
             raise ConfigError(f"{source} {assignment!r}: {part!r} is not a section")
         node = child
-    node[leaf] = yaml.safe_load(raw)
+    try:
+        node[leaf] = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source} {assignment!r}: the value is not valid YAML ({str(err).splitlines()[0]})") from None
+    return key.strip()
 
 
-def validate(data: dict[str, Any], source: str) -> RunConfig:
-    """A RunConfig from a raw mapping, or a one-line ConfigError naming ``source`` and the key;
-    the env's own knobs are checked by building the env once."""
+def validate(data: dict[str, Any], source: str, origins: Mapping[str, str] | None = None) -> RunConfig:
+    """A RunConfig from a raw mapping, or a one-line ConfigError naming the key and where its
+    value came from: the flag recorded for it in ``origins`` (dotted key -> flag text, e.g.
+    ``{"total_timesteps": "--timesteps"}``), else ``source``. The env's own knobs are checked
+    by building the env once."""
     try:
         cfg = RunConfig.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        where = origin(key, source, origins)
         if first["type"] == "extra_forbidden":
-            raise ConfigError(f"{source}: {key}: unknown key; allowed here: {_allowed_keys(first['loc'])}") from None
-        got = f" (got {first['input']!r})" if "input" in first and first["type"] != "missing" else ""
-        raise ConfigError(f"{source}: {key}: {first['msg']}{got}") from None
-    _check_env_kwargs(cfg, source)
+            raise ConfigError(f"{where}: {key}: unknown key; allowed here: {_allowed_keys(first['loc'])}") from None
+        got = f" (got {first['input']!r})" if "input" in first and first["type"] not in ("missing", "value_error") else ""
+        raise ConfigError(f"{where}: {key}: {first['msg']}{got}") from None
+    _check_env_kwargs(cfg, source, origins)
     return cfg
 
 
@@ -158,19 +193,22 @@ def _allowed_keys(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _check_env_kwargs(cfg: RunConfig, source: str) -> None:
+def _check_env_kwargs(cfg: RunConfig, source: str, origins: Mapping[str, str] | None) -> None:
     core = core_class(cfg.env)
     knobs = env_knobs(core)
     for key in cfg.env_kwargs:
         if key not in knobs:
-            raise ConfigError(f"{source}: env_kwargs.{key}: unknown knob of {cfg.env}; allowed: {sorted(knobs)}")
+            where = origin(f"env_kwargs.{key}", source, origins)
+            raise ConfigError(f"{where}: env_kwargs.{key}: unknown knob of {cfg.env}; allowed: {sorted(knobs)}")
     try:
         instance = core(1, **cfg.env_kwargs)
     except ValueError as err:
-        raise ConfigError(f"{source}: env_kwargs: {err}") from None
+        key = f"env_kwargs.{err.argument}" if isinstance(err, ArgumentError) else "env_kwargs"
+        raise ConfigError(f"{origin(key, source, origins)}: env_kwargs: {err}") from None
     for dist in cfg.eval.distributions:
         if dist not in instance.DISTRIBUTIONS:
-            raise ConfigError(f"{source}: eval.distributions: {dist!r} is not a distribution of {cfg.env}; valid ones: {list(instance.DISTRIBUTIONS)}")
+            where = origin("eval.distributions", source, origins)
+            raise ConfigError(f"{where}: eval.distributions: {dist!r} is not a distribution of {cfg.env}; valid ones: {list(instance.DISTRIBUTIONS)}")
 
 
 def env_knobs(core: type[GridCore]) -> set[str]:
@@ -187,10 +225,12 @@ def resolve(
     env_id: str | None,
     config_path: Path | None,
     overrides: list[str],
-    flags: dict[str, Any],
+    flags: Mapping[str, tuple[str, Any]],
 ) -> tuple[RunConfig, Path]:
     """The validated config of a run and the file it came from (the env's shipped default if
-    no file is given). ``flags`` are the command line's own options (``None``: not given)."""
+    no file is given). ``overrides`` are ``--set`` assignments; ``flags`` the command line's own
+    options, config key -> (flag, value) (value ``None``: not given). An error in a value set
+    by a flag names the flag."""
     if config_path is None:
         if env_id is None:
             raise ConfigError("give --env ID or --config FILE")
@@ -203,12 +243,43 @@ def resolve(
         raise ConfigError(f"{config_path}: env is {data['env']!r} but --env says {env_id!r}")
     if env_id is not None:
         data.setdefault("env", env_id)
+    origins: dict[str, str] = {}
     for assignment in overrides:
-        apply_override(data, assignment)
-    for key, value in flags.items():
+        origins[apply_override(data, assignment)] = f"--set {assignment}"
+    for key, (flag, value) in flags.items():
         if value is not None:
             data[key] = value
-    return validate(data, str(config_path)), config_path
+            origins[key] = flag
+    return validate(data, str(config_path), origins), config_path
+
+
+def continued(previous: RunConfig, requested: RunConfig, saved: Path) -> RunConfig:
+    """The config a run continues with when resumed with ``requested``: the run's ``previous``
+    config (read from ``saved``), whose ``total_timesteps`` may be raised (extending the run),
+    and nothing else changed. Extending keeps an entropy schedule on the steps it was planned
+    over (``ppo.ent_coef_anneal_steps`` := the former total, then ``ent_coef_final`` to the
+    end), so the schedule the run trained with stays the one its config describes."""
+    if requested.total_timesteps < previous.total_timesteps:
+        raise ConfigError(
+            f"{saved}: total_timesteps {requested.total_timesteps} is below the run's {previous.total_timesteps}; "
+            f"a run can be extended, not shortened (pass --timesteps {previous.total_timesteps} or more)"
+        )
+    horizon = previous.ppo.ent_coef_anneal_steps
+    if horizon is None and previous.ppo.ent_coef_final is not None and requested.total_timesteps > previous.total_timesteps:
+        horizon = previous.total_timesteps
+    if requested.ppo.ent_coef_anneal_steps is None:
+        requested = requested.model_copy(update={"ppo": requested.ppo.model_copy(update={"ent_coef_anneal_steps": horizon})})
+    expected = previous.model_copy(update={
+        "total_timesteps": requested.total_timesteps,
+        "ppo": previous.ppo.model_copy(update={"ent_coef_anneal_steps": horizon}),
+    })
+    if requested != expected:
+        diff = [k for k, v in requested.model_dump().items() if expected.model_dump()[k] != v]
+        raise ConfigError(
+            f"{saved}: the run was started with a different config ({', '.join(diff)} differ); resume with "
+            "the same options (only --timesteps may be raised, to extend the run)"
+        )
+    return requested
 
 
 def dump(cfg: RunConfig) -> str:

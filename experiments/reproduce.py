@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from goodhart.experiments.evaluate import Subject, trained_subject, evaluate, reference_subject, write_results
+from goodhart.envs import core_class
+from goodhart.experiments.config import ConfigError, RunConfig
+from goodhart.experiments.evaluate import EvaluationError, Subject, evaluate, reference_subject, trained_subject, write_results
 from goodhart.experiments.report import knob_plot, write_report
 from goodhart.experiments.sweep import Check, LocalBackend, Manifest, RayBackend, SweepSpec, expand, run_all
 
@@ -31,6 +33,20 @@ def check_text(check: Check, quick: bool) -> str:
     return check.text
 
 
+def check_evaluation(spec: SweepSpec, cfg: RunConfig, source: str) -> None:
+    """The sweep's evaluation names distributions and reference policies of its env (checked
+    before training, not after)."""
+    valid = core_class(cfg.env).DISTRIBUTIONS
+    for dist in spec.evaluate.distributions:
+        if dist not in valid:
+            raise ConfigError(f"{source}: evaluate.distributions: {dist!r} is not a distribution of {cfg.env}; valid ones: {list(valid)}")
+    for name in spec.evaluate.references:
+        try:
+            reference_subject(name, cfg.env, cfg.env_kwargs)
+        except EvaluationError as err:
+            raise ConfigError(f"{source}: evaluate.references: {err}") from None
+
+
 def run_sweep(
     spec: SweepSpec,
     out: Path,
@@ -42,14 +58,17 @@ def run_sweep(
     address: str | None = None,
     max_attempts: int = 2,
     source: str = "sweep",
+    origins: dict[str, str] | None = None,
 ) -> tuple[Path, list[str], list[tuple[str, bool]]]:
     """Train, evaluate and report; returns the report path, the runs that failed and the
-    expected effects with whether each holds."""
+    expected effects with whether each holds. Every run's config is validated (``origins``:
+    config key -> the flag that set it, for the error) before anything is created."""
     started = time.time()
-    out.mkdir(parents=True, exist_ok=True)
-    runs = expand(spec, out, quick=quick, seeds=seeds, source=source)
-    manifest = Manifest(out, runs)
+    runs = expand(spec, out, quick=quick, seeds=seeds, source=source, origins=origins)
+    check_evaluation(spec, runs[0].config, source)
     executor = RayBackend(workers, address) if backend == "ray" else LocalBackend(workers)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(out, runs)
     run_all(runs, manifest, out, executor, max_attempts)
     trained_for = time.time() - started
     failed = [r for r in runs if r.status != "done"]

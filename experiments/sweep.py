@@ -23,10 +23,12 @@ Its folder::
     runs/<condition>/seed<k>/   each run's folder (see goodhart.experiments.train)
     results.json, results.csv, report.md, bars.png, curves.png, knob.png
 
-Each run trains in its own process (``goodhart train --config ... --resume``), at most
-``workers`` at a time, one torch thread each; a crash or a killed process fails that run only.
-Re-running the same sweep skips finished runs, resumes interrupted ones from their
-checkpoints and retries failed ones up to ``max_attempts`` times.
+Each run trains in its own process (``goodhart train --config ... --resume-or-start``), at
+most ``workers`` at a time, one torch thread each; a crash or a killed process fails that run
+only. Re-running the same sweep skips finished runs, resumes interrupted ones from their
+checkpoints and retries failed ones up to ``max_attempts`` times; a finished run whose budget
+was raised since (``--timesteps``) is extended. Every run's config is validated before the
+sweep folder is created.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm import tqdm
 
 from goodhart.agents.model_io import write_atomic
-from goodhart.experiments.config import CONFIG_DIR, ConfigError, RunConfig, apply_override, dump, read_yaml, validate
+from goodhart.experiments.config import CONFIG_DIR, ConfigError, RunConfig, apply_override, continued, dump, read_yaml, validate
 
 REPRODUCTIONS_DIR = Path(__file__).parent / "reproductions"
 STATUSES = ("pending", "running", "done", "failed")
@@ -172,8 +174,16 @@ def parse_seeds(text: str) -> list[int]:
     return seed_list(seeds)
 
 
-def expand(spec: SweepSpec, out: Path, quick: bool = False, seeds: list[int] | None = None, source: str = "sweep") -> list[Run]:
-    """Every (condition, seed) run of the sweep, each with its validated config."""
+def expand(
+    spec: SweepSpec,
+    out: Path,
+    quick: bool = False,
+    seeds: list[int] | None = None,
+    source: str = "sweep",
+    origins: dict[str, str] | None = None,
+) -> list[Run]:
+    """Every (condition, seed) run of the sweep, each with its validated config. ``origins``:
+    config key -> the command-line flag that set it (named in errors instead of ``source``)."""
     base_path = Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config
     base = read_yaml(base_path)
     seeds = seeds or seed_list(spec.quick.seeds if quick else spec.seeds)
@@ -187,14 +197,22 @@ def expand(spec: SweepSpec, out: Path, quick: bool = False, seeds: list[int] | N
             data = json.loads(json.dumps(base))
             for key, value in {**overrides, **assignment, "seed": seed}.items():
                 apply_override(data, f"{key}={json.dumps(value)}", source)
-            cfg = validate(data, f"{source} ({condition}, seed {seed})")
+            cfg = validate(data, f"{source} ({condition}, seed {seed})", origins)
             runs.append(Run(condition, seed, cfg, out / "runs" / condition / f"seed{seed}", extra={"assignment": assignment}))
     return runs
 
 
-def sweep_from_file(path: Path, grid: list[str], seeds: str | None) -> tuple[SweepSpec, list[int] | None]:
+def sweep_from_file(
+    path: Path,
+    grid: list[str],
+    seeds: str | None,
+    overrides: list[str] = (),
+    timesteps: int | None = None,
+) -> tuple[SweepSpec, list[int] | None, dict[str, str]]:
     """A sweep from a sweep YAML or from a run config, with ``--grid`` entries
-    (``key=v1,v2``) and ``--seeds`` applied."""
+    (``key=v1,v2``), ``--seeds``, ``--set`` overrides (``key=value``) and ``--timesteps``
+    applied (the last two to every run, over the sweep's own ``set`` and ``quick.set``). Also
+    returns which config key each flag set, for errors that name the flag."""
     data = read_yaml(path)
     if "config" in data:
         spec = load_spec(path)
@@ -203,15 +221,35 @@ def sweep_from_file(path: Path, grid: list[str], seeds: str | None) -> tuple[Swe
     else:
         cfg = validate(data, str(path))
         spec = SweepSpec(name=path.stem, config=str(path.resolve()), seeds=[cfg.seed], evaluate=EvalSpec(distributions=cfg.eval.distributions))
+    origins: dict[str, str] = {}
     for entry in grid:
         key, sep, values = entry.partition("=")
         if not sep or not values:
             raise ConfigError(f"--grid {entry!r}: expected key=v1,v2,... e.g. env_kwargs.cue_on_goal_prob=1.0,0.9")
-        spec.grid[key] = [yaml.safe_load(v) for v in values.split(",")]
+        try:
+            spec.grid[key] = [yaml.safe_load(v) for v in values.split(",")]
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--grid {entry!r}: a value is not valid YAML ({str(err).splitlines()[0]})") from None
+        origins[key] = f"--grid {entry}"
+    flags: dict[str, Any] = {}
+    for assignment in overrides:
+        parsed: dict[str, Any] = {}
+        key = apply_override(parsed, assignment)
+        for part in key.split("."):
+            parsed = parsed[part]
+        flags[key], origins[key] = parsed, f"--set {assignment}"
+    if timesteps is not None:
+        flags["total_timesteps"], origins["total_timesteps"] = timesteps, "--timesteps"
+    for key, value in flags.items():
+        if key in spec.grid:
+            raise ConfigError(f"{origins[key]}: {key} is swept by the grid; drop it from the grid or from the flag")
+        spec.set.pop(key, None)  # re-inserted last: applied after the sweep's own overrides
+        spec.set[key] = value
+        spec.quick.set.pop(key, None)
     numeric = [k for k, vs in spec.grid.items() if all(isinstance(v, int | float) and not isinstance(v, bool) for v in vs)]
     if spec.knob is None and len(spec.grid) == 1 and numeric:
         spec.knob = numeric[0]
-    return spec, parse_seeds(seeds) if seeds else None
+    return spec, parse_seeds(seeds) if seeds else None, origins
 
 
 class Manifest:
@@ -226,6 +264,8 @@ class Manifest:
             run.attempts = old.get("attempts", 0)
             run.error = old.get("error", "")
             finished = (run.folder / "model.json").exists() and old.get("status") == "done"
+            if finished and not _trained_as_asked(run):  # asked for more (or other) since: a new job
+                finished, run.attempts = False, 0
             run.status = "done" if finished else ("failed" if old.get("status") == "failed" else "pending")
         self.save()
 
@@ -239,10 +279,22 @@ class Manifest:
         write_atomic(self.path, lambda tmp: tmp.write_text(json.dumps(data, indent=2)))
 
 
+def _trained_as_asked(run: Run) -> bool:
+    """Whether the run in ``run.folder`` was trained with ``run.config``: not when the sweep's
+    budget has been raised since (the run is then extended) or its config changed (training
+    then fails, naming the difference)."""
+    saved = run.folder / "config.yaml"
+    try:
+        previous = validate(read_yaml(saved), str(saved))
+        return continued(previous, run.config, saved) == previous
+    except ConfigError:
+        return False
+
+
 def train_command(run: Run, config_file: Path, out: Path) -> list[str]:
-    """The ``goodhart train`` command line of a run (``--resume``: continue or start)."""
+    """The ``goodhart train`` command line of a run: continue it, or start it if it is new."""
     return [sys.executable, "-m", "goodhart.cli", "train", "--config", str(config_file), "--out", str(out / "runs"),
-            "--name", run.condition, "--resume", "--no-progress"]
+            "--name", run.condition, "--resume-or-start", "--no-progress"]
 
 
 def exit_error(code: int, log: Path) -> str:

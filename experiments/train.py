@@ -5,7 +5,8 @@ Run folder ``<out>/<name>/seed<k>/``::
     config.yaml          the resolved config (repeats the run with --config)
     tb_1/                TensorBoard events: SB3's scalars, rollout/ep_true_return_mean and
                          the env's outcome rates, eval/<distribution>/<metric>
-    checkpoints/         step_<n>.pt, the newest three (resume with --resume)
+    checkpoints/         step_<n>.pt, the newest three (resume with --resume; an unreadable
+                         newest one is skipped for the next older)
     episodes.csv         one row per finished training episode: timestep, env, outcomes
     eval.csv             one row per periodic evaluation and distribution
     model.safetensors    the final policy weights (safe to load: no code)
@@ -26,12 +27,12 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecMonitor
 
-from goodhart.agents.checkpoint import list_checkpoints, read_checkpoint, restore_checkpoint, save_checkpoint
-from goodhart.agents.model_io import LoadedModel, save_model
+from goodhart.agents.checkpoint import newest_readable, restore_checkpoint, save_checkpoint
+from goodhart.agents.model_io import LoadedModel, save_model, write_atomic
 from goodhart.agents.policies import ModelPolicy, run_episodes
 from goodhart.agents.ppo import EntropySchedule, build_ppo, set_torch_threads
 from goodhart.envs import core_class, make_vec
-from goodhart.experiments.config import ConfigError, RunConfig, dump, read_yaml, validate
+from goodhart.experiments.config import ConfigError, RunConfig, continued, dump, read_yaml, validate
 from goodhart.experiments.metrics import summarize
 
 
@@ -149,29 +150,52 @@ def evaluation(model, cfg: RunConfig) -> Callable[[], list[dict[str, Any]]]:
     return run
 
 
-def prepare_folder(cfg: RunConfig, folder: Path, resume: bool) -> int | None:
-    """Create or check the run folder; the checkpoint step to resume from (None: fresh)."""
+def open_run(cfg: RunConfig, folder: Path, resume: bool, start_if_missing: bool) -> tuple[RunConfig, dict[str, Any] | None]:
+    """Check the run folder against the request; the config the run trains with and the
+    checkpoint it continues from (None: step 0). Every check passes before anything is
+    written: then a new run's folder and config.yaml are created, or an extended run's
+    config.yaml is rewritten.
+
+    ``resume``: continue the run in ``folder``, which must hold one unless ``start_if_missing``
+    (then a missing run is started). Without ``resume`` the folder must not hold a run yet.
+    """
     saved = folder / "config.yaml"
-    if saved.exists():
-        if not resume:
-            raise ConfigError(f"{folder} already holds a run; pass --resume to continue it, or choose another --name or --out")
-        previous = validate(read_yaml(saved), str(saved))
-        if previous != cfg:
-            diff = [k for k, v in cfg.model_dump().items() if previous.model_dump()[k] != v]
-            raise ConfigError(f"{saved}: the run was started with a different config ({', '.join(diff)} differ); resume with the same options")
-        checkpoints = list_checkpoints(folder / "checkpoints")
-        return int(checkpoints[-1].stem.split("_")[1]) if checkpoints else None
-    folder.mkdir(parents=True, exist_ok=True)
-    saved.write_text(dump(cfg))
-    return None
+    if not saved.exists():
+        if resume and not start_if_missing:
+            raise ConfigError(f"--resume: {folder} holds no run (no config.yaml); check --out, --name and --seed, or pass --resume-or-start to start it")
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(saved, lambda tmp: tmp.write_text(dump(cfg)))
+        return cfg, None
+    if not resume:
+        raise ConfigError(f"{folder} already holds a run; pass --resume to continue it, or choose another --name or --out")
+    previous = validate(read_yaml(saved), str(saved))
+    run_cfg = continued(previous, cfg, saved)
+    try:
+        found = newest_readable(folder / "checkpoints", lambda line: print(f"warning: {line}", file=sys.stderr))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if run_cfg != previous:
+        write_atomic(saved, lambda tmp: tmp.write_text(dump(run_cfg)))
+        schedule = ""
+        if run_cfg.ppo.ent_coef_final is not None:
+            schedule = f"; the entropy bonus keeps its schedule over the first {run_cfg.ppo.ent_coef_anneal_steps} steps, then stays at {run_cfg.ppo.ent_coef_final:g}"
+        print(f"extending {folder} from {previous.total_timesteps} to {run_cfg.total_timesteps} steps (recorded in config.yaml{schedule})", file=sys.stderr)
+    if found is None:
+        print(f"no checkpoint in {folder / 'checkpoints'}: starting from step 0", file=sys.stderr)
+        return run_cfg, None
+    path, state = found
+    print(f"resuming {folder} from step {state['num_timesteps']} ({path.name})", file=sys.stderr)
+    return run_cfg, state
 
 
-def train(cfg: RunConfig, folder: Path, *, resume: bool = False, progress_bar: bool = True) -> Path:
-    """Train (or resume) the run described by ``cfg`` in ``folder``; returns the model path
-    stem (``folder/model``)."""
+def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missing: bool = False, progress_bar: bool = True) -> Path:
+    """Train the run described by ``cfg`` in ``folder``, or continue it (``resume``; see
+    :func:`open_run`), possibly to a larger ``total_timesteps``; returns the model path stem
+    (``folder/model``)."""
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: cuda was asked for, but torch sees no GPU on this machine (use device: cpu or auto)")
-    resumed_at = prepare_folder(cfg, folder, resume)
+    cfg, checkpoint = open_run(cfg, folder, resume, start_if_missing)
+    resumed_at = None if checkpoint is None else int(checkpoint["num_timesteps"])
     set_torch_threads(cfg.torch_threads)
     venv = make_vec(cfg.env, cfg.n_envs, seed=cfg.seed, **cfg.env_kwargs)
     env = VecMonitor(venv)
@@ -183,16 +207,13 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, progress_bar: b
         device=cfg.device,
         tensorboard_log=folder,
     )
-    if resumed_at is not None:
-        latest = list_checkpoints(folder / "checkpoints")[-1]
-        restore_checkpoint(model, venv, read_checkpoint(latest))
-        print(f"resuming {folder} from step {model.num_timesteps} ({latest.name})", file=sys.stderr)
-    elif resume:
-        print(f"no checkpoint in {folder / 'checkpoints'}: starting from step 0", file=sys.stderr)
+    if checkpoint is not None:
+        restore_checkpoint(model, venv, checkpoint)
     monitor = TrainingMonitor(cfg, folder, evaluation(model, cfg), resumed_at)
     callbacks = [monitor]
     if cfg.ppo.ent_coef_final is not None:
-        callbacks.append(EntropySchedule(cfg.ppo.ent_coef, cfg.ppo.ent_coef_final, cfg.total_timesteps))
+        horizon = cfg.ppo.ent_coef_anneal_steps or cfg.total_timesteps
+        callbacks.append(EntropySchedule(cfg.ppo.ent_coef, cfg.ppo.ent_coef_final, horizon))
     remaining = cfg.total_timesteps - model.num_timesteps
     started = time.time()
     if remaining > 0:

@@ -1,8 +1,6 @@
 """Benchmark against MiniGrid and stable-baselines3: the same as ``goodhart bench`` (see ``--help``)."""
 
-import sys
-
-from goodhart.cli import app
+from goodhart.cli import run_command
 
 if __name__ == "__main__":
-    app(["bench", *sys.argv[1:]], prog_name="bench.py")
+    run_command("bench", prog_name="bench.py")

@@ -1,8 +1,6 @@
 """Train PPO on an environment: the same as ``goodhart train`` (see ``--help``)."""
 
-import sys
-
-from goodhart.cli import app
+from goodhart.cli import run_command
 
 if __name__ == "__main__":
-    app(["train", *sys.argv[1:]], prog_name="train.py")
+    run_command("train", prog_name="train.py")

@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from goodhart.cli import app
 from goodhart.experiments.evaluate import read_results
+from goodhart.experiments.sweep import expand, sweep_from_file
 
 TINY_RUN = """\
 env: goodhart/ColorMaze-v0
@@ -106,3 +108,64 @@ def test_ray_local_mode_runs_the_same_sweep(tmp_path):
     assert {r["status"] for r in manifest(out).values()} == {"done"}
     assert (out / "runs" / "cue_on_goal_prob=0.5" / "seed0" / "model.safetensors").exists()
     assert set(read_results(out)["policies"]) == {"cue_on_goal_prob=1.0", "cue_on_goal_prob=0.5", "random"}
+
+
+@pytest.mark.parametrize(
+    "flags,named",
+    [
+        (["--grid", "env_kwargs.cue_on_goal_pro=1.0,0.9"], "--grid env_kwargs.cue_on_goal_pro=1.0,0.9"),
+        (["--grid", "env_kwargs.cue_on_goal_prob=1.0,1.5"], "--grid env_kwargs.cue_on_goal_prob=1.0,1.5"),
+        (["--set", "ppo.n_epoch=2"], "--set ppo.n_epoch=2"),
+        (["--timesteps", "0"], "--timesteps"),
+        (["--grid", "env_kwargs.cue_on_goal_prob=1.0,0.9", "--set", "env_kwargs.cue_on_goal_prob=0.5"], "--set env_kwargs.cue_on_goal_prob=0.5"),
+    ],
+)
+def test_a_bad_sweep_flag_is_one_error_and_creates_nothing(tmp_path, flags, named):
+    run = tmp_path / "tiny.yaml"
+    run.write_text(TINY_RUN)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["sweep", str(run), *flags, "--out", str(out)])
+    message = result.output.strip()
+    assert result.exit_code == 2 and len(message.splitlines()) == 1, result.output
+    assert message.startswith(f"error: {named}: ")
+    assert not out.exists()
+
+
+def test_a_bad_evaluation_in_a_sweep_file_creates_nothing(tmp_path):
+    spec = sweep_file(tmp_path, "env_kwargs.cue_on_goal_prob: [1.0]")
+    spec.write_text(spec.read_text().replace("references: [random]", "references: [random, oracle-nope]"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(out)])
+    assert result.exit_code == 2 and "evaluate.references" in result.output and "oracle-nope" in result.output
+    assert not out.exists()
+
+
+def test_sweep_set_and_timesteps_apply_to_every_run(tmp_path):
+    """Over the sweep file's own set: and quick: set:, before the grid and the seed."""
+    spec = sweep_file(tmp_path, "env_kwargs.cue_on_goal_prob: [1.0, 0.5]")
+    spec.write_text(spec.read_text() + "set: {ppo.n_epochs: 3}\nquick: {seeds: 1, set: {total_timesteps: 64}}\n")
+    loaded, seeds, origins = sweep_from_file(spec, [], "0,1", ["ppo.n_epochs=2", "network.features_dim=4"], 128)
+    assert origins["total_timesteps"] == "--timesteps" and origins["ppo.n_epochs"] == "--set ppo.n_epochs=2"
+    for quick in (False, True):
+        runs = expand(loaded, tmp_path / "out", quick=quick, seeds=seeds)
+        assert len(runs) == 4 and not (tmp_path / "out").exists()
+        for run in runs:
+            assert (run.config.total_timesteps, run.config.ppo.n_epochs, run.config.network.features_dim) == (128, 2, 4)
+        assert {r.config.env_kwargs["cue_on_goal_prob"] for r in runs} == {1.0, 0.5} and {r.seed for r in runs} == {0, 1}
+
+
+def test_a_larger_timesteps_extends_a_finished_sweep(tmp_path):
+    run = tmp_path / "tiny.yaml"
+    run.write_text(TINY_RUN)
+    out = tmp_path / "out"
+    args = ["sweep", str(run), "--out", str(out), "--max-attempts", "1"]
+    result = CliRunner().invoke(app, [*args, "--timesteps", "1.28e2"])
+    assert result.exit_code == 0, result.output
+    folder = out / "runs" / "base" / "seed0"
+    assert yaml.safe_load((folder / "config.yaml").read_text())["total_timesteps"] == 128
+    result = CliRunner().invoke(app, [*args, "--timesteps", "256"])
+    assert result.exit_code == 0, result.output
+    assert manifest(out)["base/seed0"]["status"] == "done" and manifest(out)["base/seed0"]["attempts"] == 1
+    assert yaml.safe_load((folder / "config.yaml").read_text())["total_timesteps"] == 256
+    assert "extending" in (folder.parent / "seed0.log").read_text()
+    assert sorted((folder / "checkpoints").glob("step_*.pt"))[-1].name == "step_000000000256.pt"

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -101,6 +102,95 @@ def test_resume_after_sigkill_ends_where_an_uninterrupted_run_ends(tmp_path, sch
     assert steps == sorted(steps)  # rows past the checkpoint were dropped before resuming
 
 
+def checkpoints(run: Path) -> list[Path]:
+    return sorted((run / "checkpoints").glob("step_*.pt"))
+
+
+RESUMABLE = ["--env", "goodhart/ColorMaze-v0", "--no-progress", "--set", "checkpoint_freq=256", "--set", "eval.freq=0", *TINY]
+
+
+def test_resume_skips_a_truncated_newest_checkpoint(tmp_path):
+    """A damaged newest checkpoint is named in one warning line and the run continues from the
+    next older one, to the same weights as the intact run; with none readable, one error line."""
+    args = [*RESUMABLE, "--timesteps", "1024", "--out", str(tmp_path)]
+    assert goodhart("train", *args)[0] == 0
+    run = tmp_path / "colormaze" / "seed0"
+    intact = weights(run)
+    newest, older = checkpoints(run)[-1], checkpoints(run)[-2]
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    code, out = goodhart("train", *args, "--resume")
+    assert code == 0, out
+    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and str(newest) in warnings[0] and "Traceback" not in out
+    assert f"from step {int(older.stem.split('_')[1])}" in out
+    assert all(torch.equal(weights(run)[k], intact[k]) for k in intact)
+    for path in checkpoints(run):
+        path.write_bytes(b"not a checkpoint")
+    code, out = goodhart("train", *args, "--resume")
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "none of its 3 checkpoints is readable" in errors[0]
+
+
+def test_a_killed_checkpoint_write_leaves_nothing_under_its_name(tmp_path):
+    """The write goes to a temporary file renamed at the end: a writer killed midway leaves the
+    final name absent (or the previous file whole), never a part; the leftover is not listed."""
+    from goodhart.agents.checkpoint import list_checkpoints
+
+    target = tmp_path / "checkpoints" / "step_000000000512.pt"
+    script = (
+        "import sys, time\nfrom pathlib import Path\nfrom goodhart.agents.model_io import write_atomic\n"
+        "def write(tmp):\n    tmp.write_bytes(b'x' * 100000)\n    print('written', flush=True)\n    time.sleep(60)\n"
+        f"write_atomic(Path({str(target)!r}), write)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "written"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not target.exists() and list_checkpoints(target.parent) == []
+    assert [p.name.startswith(".step_") for p in target.parent.iterdir()] == [True]  # the killed write's temporary file
+
+
+def test_resume_refuses_a_run_that_does_not_exist(tmp_path):
+    args = [*RESUMABLE, "--timesteps", "256", "--out", str(tmp_path / "runs"), "--name", "typo"]
+    code, out = goodhart("train", *args, "--resume")
+    message = out.strip()
+    assert code == 2 and len(message.splitlines()) == 1
+    assert str(tmp_path / "runs" / "typo" / "seed0") in message and "--resume-or-start" in message
+    assert not (tmp_path / "runs").exists()
+    code, out = goodhart("train", *args, "--resume-or-start")
+    assert code == 0, out
+    assert (tmp_path / "runs" / "typo" / "seed0" / "model.safetensors").exists()
+    code, out = goodhart("train", *args, "--resume-or-start")  # finished: nothing left to train
+    assert code == 0 and "resuming" in out
+
+
+def test_a_finished_run_can_be_extended(tmp_path):
+    """--resume with a larger --timesteps continues a finished run and records the new budget;
+    the entropy schedule stays on the steps it was planned over, so the extended run equals a
+    run trained from scratch with its recorded config.yaml. Shrinking or other changes are refused."""
+    args = [*RESUMABLE, "--set", "ppo.ent_coef_final=0.0", "--out", str(tmp_path)]
+    assert goodhart("train", *args, "--timesteps", "512")[0] == 0
+    run = tmp_path / "colormaze" / "seed0"
+    code, out = goodhart("train", *args, "--timesteps", "1024", "--resume")
+    assert code == 0, out
+    extending = [line for line in out.splitlines() if line.startswith("extending")]
+    assert len(extending) == 1 and "from 512 to 1024 steps" in extending[0] and "first 512 steps" in extending[0]
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["total_timesteps"] == 1024 and saved["ppo"]["ent_coef_anneal_steps"] == 512
+    assert int(checkpoints(run)[-1].stem.split("_")[1]) == 1024
+    code, out = goodhart("train", "--config", str(run / "config.yaml"), "--out", str(tmp_path / "again"), "--no-progress")
+    assert code == 0, out
+    again = weights(tmp_path / "again" / "config" / "seed0")
+    assert all(torch.equal(weights(run)[k], again[k]) for k in again)
+    code, out = goodhart("train", *args, "--timesteps", "1024", "--resume")  # the same request again: nothing to do
+    assert code == 0 and "extending" not in out
+    code, out = goodhart("train", *args, "--timesteps", "512", "--resume")
+    assert code == 2 and "can be extended, not shortened" in out
+    code, out = goodhart("train", *args, "--timesteps", "2048", "--resume", "--set", "ppo.gamma=0.9")
+    assert code == 2 and "ppo differ" in out
+    assert yaml.safe_load((run / "config.yaml").read_text())["total_timesteps"] == 1024  # refused: unchanged
+
+
 def test_entropy_schedule_anneals_linearly_over_the_run(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -144,9 +234,38 @@ def test_config_errors_are_one_clear_line_and_create_nothing(tmp_path, content, 
     assert not (tmp_path / "runs").exists()
 
 
-def test_set_override_errors_name_the_key(tmp_path):
-    code, out = goodhart("train", "--env", "goodhart/ColorMaze-v0", "--set", "ppo.n_epochs=0", "--out", str(tmp_path / "r"))
-    assert code != 0 and "ppo.n_epochs" in out and not (tmp_path / "r").exists()
+@pytest.mark.parametrize(
+    "flags,named,key",
+    [
+        (["--timesteps", "-100"], "--timesteps", "total_timesteps"),
+        (["--n-envs", "0"], "--n-envs", "n_envs"),
+        (["--seed", "-1"], "--seed", "seed"),
+        (["--set", "ppo.n_epochs=0"], "--set ppo.n_epochs=0", "ppo.n_epochs"),
+        (["--set", "ppo.learnig_rate=0.1"], "--set ppo.learnig_rate=0.1", "ppo.learnig_rate"),
+        (["--set", "env_kwargs.size=1"], "--set env_kwargs.size=1", "size"),
+        (["--set", "eval.distributions=[mars]"], "--set eval.distributions=[mars]", "eval.distributions"),
+    ],
+)
+def test_errors_from_flags_name_the_flag_not_the_shipped_file(tmp_path, flags, named, key):
+    code, out = goodhart("train", "--env", "goodhart/ColorMaze-v0", *flags, "--out", str(tmp_path / "r"))
+    message = out.strip()
+    assert code == 2 and len(message.splitlines()) == 1, out
+    assert message.startswith(f"error: {named}: ") and key in message and "colormaze.yaml" not in message
+    assert not (tmp_path / "r").exists()
+
+
+def test_whole_numbers_may_be_written_as_1e5(tmp_path):
+    from goodhart.cli import whole_number
+
+    assert whole_number("1e5") == 100_000 and whole_number("100_000") == 100_000 and whole_number("2.5e3") == 2500
+    code, out = goodhart("train", "--env", "goodhart/ColorMaze-v0", "--timesteps", "2.56e2", "--n-envs", "4e0", "--seed", "1e0",
+                         "--out", str(tmp_path), "--no-progress", "--set", "eval.freq=0", "--set", "ppo.n_steps=64",
+                         "--set", "ppo.batch_size=128", "--set", "ppo.n_epochs=1")
+    assert code == 0, out
+    saved = yaml.safe_load((tmp_path / "colormaze" / "seed1" / "config.yaml").read_text())
+    assert (saved["total_timesteps"], saved["n_envs"], saved["seed"]) == (256, 4, 1)
+    code, out = goodhart("train", "--env", "goodhart/ColorMaze-v0", "--timesteps", "1.5e0", "--out", str(tmp_path / "x"))
+    assert code == 2 and "whole number" in out and not (tmp_path / "x").exists()
 
 
 def test_every_shipped_config_is_valid():
@@ -161,7 +280,7 @@ def test_every_shipped_config_is_valid():
 def test_help_explains_every_option():
     code, out = goodhart("train", "--help")
     assert code == 0
-    for option in ("--env", "--config", "--set", "--timesteps", "--seed", "--n-envs", "--out", "--resume"):
+    for option in ("--env", "--config", "--set", "--timesteps", "--seed", "--n-envs", "--out", "--resume", "--resume-or-start"):
         assert option in out
 
 

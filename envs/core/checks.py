@@ -6,14 +6,26 @@ from collections.abc import Sequence
 from typing import Any
 
 
+class ArgumentError(ValueError):
+    """A bad argument; ``argument`` names it, so that a caller can say where its value came
+    from (a config file, a command-line flag)."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(message)
+        self.argument = argument
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # pickles (Gymnasium's async workers send errors)
+        return type(self), (self.argument, str(self))
+
+
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     """An integer in ``[low, high]`` (``high=None``: no upper bound)."""
     allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
     if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-        raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
+        raise ArgumentError(name, f"{name}={value!r} is not allowed; expected {allowed}")
     value = int(value)
     if value < low or (high is not None and value > high):
-        raise ValueError(f"{name}={value!r} is out of range; expected {allowed}")
+        raise ArgumentError(name, f"{name}={value!r} is out of range; expected {allowed}")
     return value
 
 
@@ -21,14 +33,14 @@ def check_float(name: str, value: Any, low: float, high: float | None = None) ->
     """A real number in ``[low, high]``."""
     allowed = f"a number >= {low}" if high is None else f"a number in [{low}, {high}]"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
+        raise ArgumentError(name, f"{name}={value!r} is not allowed; expected {allowed}")
     if not (value >= low and (high is None or value <= high)):  # also rejects NaN
-        raise ValueError(f"{name}={value!r} is out of range; expected {allowed}")
+        raise ArgumentError(name, f"{name}={value!r} is out of range; expected {allowed}")
     return float(value)
 
 
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     """One of ``choices``."""
     if value not in choices:
-        raise ValueError(f"{name}={value!r} is not allowed; expected one of {list(choices)}")
+        raise ArgumentError(name, f"{name}={value!r} is not allowed; expected one of {list(choices)}")
     return value

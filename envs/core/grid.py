@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from goodhart.envs.core.arrays import namespace, paste, to_numpy
-from goodhart.envs.core.checks import check_choice, check_int
+from goodhart.envs.core.checks import ArgumentError, check_choice, check_int
 
 OBS_MODES = ("symbolic", "rgb")
 VIEWS = ("full", "agent")
@@ -94,7 +94,8 @@ class GridCore:
     ) -> None:
         self.num_envs = check_int("num_envs", num_envs, 1)
         if distribution not in self.DISTRIBUTIONS:
-            raise ValueError(
+            raise ArgumentError(
+                "distribution",
                 f"distribution={distribution!r} is not a level distribution of "
                 f"{type(self).__name__}; valid ones: {list(self.DISTRIBUTIONS)}"
             )
