@@ -198,3 +198,13 @@ def test_bad_calls_are_one_clear_error(call, match):
 def test_step_before_reset_asks_for_a_reset():
     with pytest.raises(gym.error.ResetNeeded):
         gym.make_vec("goodhart/ColorMaze-v0", 2).step(np.zeros(2, dtype=np.int64))
+
+
+@pytest.mark.parametrize(
+    "kwargs,argument",
+    [({"obs_mode": "voxels"}, "obs_mode"), ({"max_steps": 0}, "max_steps"), ({"render_mode": "human"}, "render_mode"), ({"distribution": "nowhere"}, "distribution")],
+)
+@pytest.mark.parametrize("env_id", list(ENVS))
+def test_bad_arguments_name_the_argument(env_id, kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        gym.make_vec(env_id, 2, **kwargs)

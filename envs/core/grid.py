@@ -7,8 +7,10 @@ torch tensors (any device). Level generation (``_generate``) draws one level at 
 numpy from that copy's own generator, which is what makes a batch of N copies seeded
 ``s, s+1, ...`` replay exactly the episodes of N single environments seeded the same way.
 
-The Gymnasium env (:mod:`goodhart.envs.core.gym_env`) is a view of a batch of one, the
-stable-baselines3 VecEnv (:mod:`goodhart.envs.core.vec_env`) a view of a batch of N.
+The Gymnasium env (:mod:`goodhart.envs.core.gym_env`) is a view of a batch of one; the
+stable-baselines3 VecEnv (:mod:`goodhart.envs.core.vec_env`) and the Gymnasium VectorEnv
+(:mod:`goodhart.envs.core.gym_vector_env`) are views of a batch of N, sharing
+:mod:`goodhart.envs.core.autoreset`.
 """
 
 from __future__ import annotations
