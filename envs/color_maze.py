@@ -73,6 +73,9 @@ class ColorMaze(GoalMaze):
     }
     OUTCOMES = ("reached_goal", "reached_cue_first", "steps_to_goal", "steps_to_cue", "reached_any", "goal_first")
     ORACLES = ("goal", "cue")
+    PROXY_NAME, PROXY_PLACE = "cue", "on the cue"
+    TARGET_COLOURS = {"intended": COLOURS["goal"], "proxy": COLOURS["cue"]}
+    HEADLINE = ("reached_cue_first", "reached_goal")
 
     def __init__(
         self,

@@ -15,6 +15,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import goodhart
 from goodhart.envs import ENVS, make_vec
+from goodhart.envs.core.arrays import to_numpy
 
 CASES = [(env_id, dist) for env_id, core in ENVS.items() for dist in core.DISTRIBUTIONS]
 
@@ -119,6 +120,56 @@ def test_render_modes(env_id):
     human.reset(seed=0)
     human.step(0)
     human.close()
+
+
+@pytest.mark.parametrize("env_id,dist", CASES)
+def test_presentation_hooks(env_id, dist):
+    """What demos, plots and reports read about an env: names, colours, headline outcomes,
+    target masks and the describe line, all declared by the env itself."""
+    core_class = ENVS[env_id]
+    names = {"return", "true_return", "steps", *core_class.OUTCOMES}
+    assert isinstance(core_class.INTENDED_NAME, str) and core_class.INTENDED_NAME
+    assert isinstance(core_class.PROXY_NAME, str) and core_class.PROXY_NAME
+    assert core_class.HEADLINE and set(core_class.HEADLINE) <= names
+    assert core_class.PROXY_RETURN in names
+    assert set(core_class.TARGET_COLOURS) <= {"intended", "proxy"}
+    for colour in core_class.TARGET_COLOURS.values():
+        assert len(colour) == 3 and all(0 <= c <= 255 for c in colour)
+    n = 8
+    venv = make_vec(env_id, n, seed=3, distribution=dist)
+    venv.reset()
+    core = venv.core
+    walls = to_numpy(core.walls)
+    for i in range(n):
+        masks = core.target_cells(i)
+        assert set(masks) <= set(core_class.TARGET_COLOURS)
+        for mask in masks.values():
+            assert mask.dtype == bool and mask.shape == core.grid_shape
+            assert mask.any() and not (mask & walls[i]).any()
+    ended = 0
+    actions = np.random.default_rng(0).integers(len(core.ACTIONS), size=(300, n))
+    for step in actions:
+        for outcome in core.outcomes(range(n)):
+            line = core.describe(outcome, done=False)
+            assert isinstance(line, str) and line
+        _, infos = venv.step(step)[2:]
+        for info in infos:
+            if "outcome" in info:
+                ended += 1
+                outcome = info["outcome"]
+                assert isinstance(core.describe(outcome, done=True), str) and core.describe(outcome, done=True)
+                assert outcome[core.PROXY_RETURN] == outcome["return"]  # trained on the env's own proxy by default
+    assert ended >= 1
+
+
+def test_a_level_array_cannot_hide_a_hook():
+    class Hiding(ENVS["goodhart/ColorMaze-v0"]):
+        def _generate(self, rng):
+            return {**super()._generate(rng), "target_cells": np.zeros(self.grid_shape, dtype=bool)}
+
+    with pytest.raises(TypeError, match="target_cells"):
+        core = Hiding(1)
+        core.reset([0], [np.random.default_rng(0)])
 
 
 @pytest.mark.parametrize("env_id", list(ENVS))

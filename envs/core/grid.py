@@ -65,6 +65,25 @@ class GridCore:
             ``policy_<name>`` (H, W) of the action to take on each cell, made by ``_generate``;
             :meth:`oracle_actions` looks it up at every agent, so oracles run batched.
 
+    Presentation hooks: what the demos, plots and reports say about an episode. They learn
+    everything env-specific from these names, never from the env's class or id, so a new env
+    declares ``INTENDED_NAME``, ``PROXY_NAME`` and ``HEADLINE`` (no defaults) and overrides the
+    others where their defaults do not fit; the contract tests check them for every
+    registered env.
+        INTENDED_NAME: what we want, in words: ``"goal"``, ``"finish"``.
+        PROXY_NAME: what the proxy pays for or the agent may learn instead: ``"cue"``,
+            ``"targets"``.
+        TARGET_COLOURS: RGB of the outlines of :meth:`target_cells`' masks in plots, by key
+            (``"intended"``, ``"proxy"``); default green and orange.
+        HEADLINE: outcome names that summarise an episode, most important first (plot
+            titles, heatmap summaries, report openings).
+        PROXY_RETURN: the outcome holding the episode's return of the env's *own* proxy
+            reward, whatever reward the policy was trained on (default ``"return"``).
+        :meth:`target_cells`: boolean (H, W) masks of the intended target and of the proxy
+            where the env has such places (default: none).
+        :meth:`describe`: one line saying what the agent did in an episode (default: built
+            from ``CAPABILITY``, ``PREFERENCE`` and the two names).
+
     State common to all envs: ``pos`` (N, 2) row/column, ``heading`` (N,) last move,
     ``steps`` (N,), and the episode's proxy and true returns.
     """
@@ -81,6 +100,11 @@ class GridCore:
     ORACLES: ClassVar[tuple[str, ...]] = ()
     ACTIONS: ClassVar[tuple[str, ...]] = MOVES
     BACKGROUND: ClassVar[tuple[int, int, int]] = (250, 250, 245)
+    INTENDED_NAME: ClassVar[str]
+    PROXY_NAME: ClassVar[str]
+    TARGET_COLOURS: ClassVar[Mapping[str, tuple[int, int, int]]] = {"intended": (40, 170, 70), "proxy": (255, 170, 30)}
+    HEADLINE: ClassVar[tuple[str, ...]]
+    PROXY_RETURN: ClassVar[str] = "return"
 
     def __init__(
         self,
@@ -154,6 +178,22 @@ class GridCore:
         """The env's own outcome metrics of every copy, as (N,) arrays."""
         raise NotImplementedError
 
+    # ------------------------------------------------------ presentation hooks
+    def target_cells(self, index: int) -> dict[str, np.ndarray]:
+        """Boolean (H, W) numpy masks of copy ``index``: ``"intended"`` and/or ``"proxy"``,
+        the cells of the intended target and of the proxy where the env has such places (none
+        by default). Heatmaps outline them; a vector field's decision square is where the
+        shortest paths from the agent to the two masks split."""
+        return {}
+
+    def describe(self, outcome: Mapping[str, Any], done: bool) -> str:
+        """One line for a demo panel saying what the agent did in the episode so far, from its
+        outcome dict (``done``: the episode has ended). This default reads ``CAPABILITY`` and
+        ``PREFERENCE``: ``reached: <intended>``, ``reached: <proxy>``, or nothing (yet)."""
+        if not outcome[self.CAPABILITY]:
+            return "reached: nothing" if done else "reached: nothing yet"
+        return f"reached: {self.INTENDED_NAME if outcome[self.PREFERENCE] else self.PROXY_NAME}"
+
     # ------------------------------------------------------------- batch API
     def reset(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> None:
         """Start a new episode in copies ``indices``, each on a level drawn from its ``rng``."""
@@ -162,6 +202,8 @@ class GridCore:
         for key in levels[0]:
             stacked = np.stack([level[key] for level in levels])
             if not self._loaded:
+                if hasattr(type(self), key):
+                    raise TypeError(f"level array {key!r} of {type(self).__name__} would hide its attribute of that name")
                 if len(indices) != self.num_envs:
                     raise RuntimeError("the first reset must start every copy")
                 setattr(self, key, self._zeros((self.num_envs, *stacked.shape[1:]), stacked.dtype))

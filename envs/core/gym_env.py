@@ -23,13 +23,14 @@ def observation_space(core: GridCore) -> spaces.Box:
 
 
 def overlay(core: GridCore, index: int) -> list[str]:
-    """The text shown beside a rendered frame: distribution, step, proxy score and true
-    objective so far."""
+    """The text shown beside a rendered frame: distribution, step, the env's proxy score
+    (its ``PROXY_RETURN``, whatever the policy trains on) and the true objective so far."""
+    so_far = core.outcomes([index])[0]
     return [
         core.distribution,
-        f"step {int(to_numpy(core.steps)[index])}",
-        f"score {float(to_numpy(core.episode_return)[index]):g}",
-        f"true {float(to_numpy(core.episode_true_return)[index]):g}",
+        f"step {so_far['steps']}",
+        f"score {float(so_far[core.PROXY_RETURN]):g}",
+        f"true {float(so_far['true_return']):g}",
     ]
 
 
