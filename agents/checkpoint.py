@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 
-from goodhart.agents.model_io import write_atomic
+from goodhart.agents.files import write_atomic
 from goodhart.envs.core.vec_env import GridVecEnv
 
 CHECKPOINT_NAME = re.compile(r"^step_(\d{12})\.pt$")

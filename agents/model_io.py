@@ -19,9 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -33,6 +32,7 @@ from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 
+from goodhart.agents.files import write_atomic
 from goodhart.agents.ppo import policy_kwargs, sb3_hyperparameters
 
 FORMAT = "goodhart-policy/1"
@@ -80,26 +80,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through a temporary file in the same folder, flushed to disk, then
-    rename it into place: whatever kills the writer, ``path`` holds the old file or the whole
-    new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())  # the data on disk before the name points at it
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------- spaces

@@ -35,6 +35,10 @@ class Policy(Protocol):
         """(N,) int64 actions for observations ``obs`` of the N copies of ``env``."""
         ...
 
+    def probabilities(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
+        """(N, A) probabilities of each action in each copy (what :meth:`act` samples from)."""
+        ...
+
 
 class RandomPolicy:
     """Uniformly random actions, from its own generator."""
@@ -48,6 +52,10 @@ class RandomPolicy:
 
     def act(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
         return self._rng.integers(0, int(env.action_space.n), size=env.num_envs, dtype=np.int64)
+
+    def probabilities(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
+        n_actions = int(env.action_space.n)
+        return np.full((env.num_envs, n_actions), 1.0 / n_actions)
 
 
 class OraclePolicy:
@@ -63,6 +71,9 @@ class OraclePolicy:
 
     def act(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
         return np.asarray(to_numpy(env.core.oracle_actions(self.oracle_name)), dtype=np.int64).reshape(env.num_envs)
+
+    def probabilities(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
+        return np.eye(int(env.action_space.n))[self.act(obs, env)]
 
 
 class ModelPolicy:
@@ -82,6 +93,18 @@ class ModelPolicy:
         self._generator.manual_seed(int(seed))
 
     def act(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
+        probs = self._probs(obs)
+        if self.deterministic:
+            actions = torch.argmax(probs, dim=1)
+        else:
+            actions = torch.multinomial(probs, 1, generator=self._generator).squeeze(1)
+        return actions.cpu().numpy().astype(np.int64)
+
+    def probabilities(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
+        """The network's action distribution (also when ``deterministic``)."""
+        return self._probs(obs).cpu().numpy()
+
+    def _probs(self, obs: np.ndarray) -> torch.Tensor:
         expected = tuple(self.policy.observation_space.shape)
         if tuple(obs.shape[1:]) != expected:
             raise ValueError(
@@ -90,12 +113,7 @@ class ModelPolicy:
             )
         with torch.no_grad():
             obs_tensor, _ = self.policy.obs_to_tensor(obs)
-            distribution = self.policy.get_distribution(obs_tensor).distribution
-            if self.deterministic:
-                actions = torch.argmax(distribution.probs, dim=1)
-            else:
-                actions = torch.multinomial(distribution.probs, 1, generator=self._generator).squeeze(1)
-        return actions.cpu().numpy().astype(np.int64)
+            return self.policy.get_distribution(obs_tensor).distribution.probs
 
 
 def reference_policies(env_id: str) -> dict[str, Policy]:

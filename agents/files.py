@@ -1,0 +1,69 @@
+"""Files written whole or not at all, and JSON that says "undefined" the way JSON can.
+
+Every file the project writes (model files, checkpoints, results, manifests, benchmark
+records) goes through :func:`write_atomic`: a killed process leaves the old file or the new
+one, never half of one. JSON has no NaN: :func:`write_json` writes undefined numbers (NaN,
+infinities) as ``null`` and :func:`nan_for_null` reads them back as NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a temporary file in the same folder (``write(tmp)``), flushed to
+    disk, then rename it into place: whatever kills the writer, ``path`` holds the old file or
+    the whole new one, never a part. Creates the folder if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())  # the data on disk before the name points at it
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (in nested dicts, lists and tuples) as None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def nan_for_null(value: Any) -> Any:
+    """The inverse of :func:`json_safe` for numbers: every None (nested) becomes NaN."""
+    if value is None:
+        return math.nan
+    if isinstance(value, dict):
+        return {k: nan_for_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [nan_for_null(v) for v in value]
+    return value
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """``data`` as indented JSON (undefined numbers as null), written atomically."""
+    text = json.dumps(json_safe(data), indent=2) + "\n"
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+__all__ = ["json_safe", "nan_for_null", "write_atomic", "write_json"]
