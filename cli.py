@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from goodhart.envs import ENVS
+from goodhart.experiments.defaults import DISTRIBUTIONS, EVAL_LEVEL_SEED
 
 app = typer.Typer(
     help="Goodhart Gridworlds: gridworlds where the reward and the true objective come apart.",
@@ -60,7 +62,7 @@ WHOLE = {"parser": whole_number}
 
 @app.command()
 def train(
-    env: Annotated[Optional[str], typer.Option(help="Registered env id, e.g. goodhart/ColorMaze-v0. Its shipped config in experiments/configs/ is used when no --config is given.")] = None,
+    env: Annotated[Optional[str], typer.Option(help=f"Registered env id: {', '.join(ENVS)}. Its shipped config in experiments/configs/ is used when no --config is given.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run config (see experiments/configs/). Default: the env's shipped config.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set ppo.learning_rate=3e-4 --set env_kwargs.size=4 (repeatable; values are YAML).")] = None,
     timesteps: Annotated[Optional[int], typer.Option(**WHOLE, help="Total environment steps (overrides total_timesteps), e.g. 200000 or 2e5. With --resume, a larger value extends the run.")] = None,
@@ -93,11 +95,11 @@ def _csv_list(value: str) -> list[str]:
 
 @app.command()
 def evaluate(
-    policies: Annotated[list[str], typer.Argument(help="Run folders (every seed*/ in them), seed folders, model files, or reference policies: random, oracle-<name> (e.g. oracle-goal, oracle-cue, oracle-racer, oracle-farmer).", show_default=False)],
+    policies: Annotated[list[str], typer.Argument(help="Run folders (every seed*/ in them), seed folders, model files, or reference policies: random, oracle-<name> for each of the env's oracles (" + "; ".join(f"{env_id}: {', '.join(core.ORACLES)}" for env_id, core in ENVS.items()) + ").", show_default=False)],
     env: Annotated[Optional[str], typer.Option(help="Env id; needed only when every policy is a reference policy. Default: the trained policies' env.")] = None,
-    distributions: Annotated[str, typer.Option(help="Comma-separated level distributions to evaluate on.")] = "train,shifted",
+    distributions: Annotated[str, typer.Option(help="Comma-separated level distributions to evaluate on.")] = ",".join(DISTRIBUTIONS),
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per policy, seed and distribution (a fixed level set).")] = 200,
-    level_seed: Annotated[int, typer.Option(min=0, help="Seed of the level sets: the same for every policy.")] = 10**6,
+    level_seed: Annotated[int, typer.Option(min=0, help="Seed of the level sets: the same for every policy.")] = EVAL_LEVEL_SEED,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Take each policy's most likely action instead of sampling.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.csv, report.md and the plots.")] = Path("eval"),
 ) -> None:
@@ -178,19 +180,19 @@ def sweep(
 
 
 # --------------------------------------------------------------- teaching demos
-class DemoName(str, Enum):
-    race = "race"
-    maze = "maze"
-    corner = "corner"
+def _names_help() -> str:
+    from goodhart.experiments.teaching.players import names_help
+
+    return names_help()
 
 
-DemoArg = Annotated[DemoName, typer.Argument(help="race: LoopRace, the score-trained policy (farms) beside the progress-trained one (races); maze: ColorMaze, training vs. shifted level of the same seed; corner: CornerMaze, the same.", show_default=False)]
-ModelOpt = Annotated[Optional[list[Path]], typer.Option("--model", help="Policy file (stem, .safetensors or .json) to play instead of the shipped pretrained ones (repeatable).", show_default="the demo's shipped policies")]
-DistOpt = Annotated[Optional[list[str]], typer.Option("--distribution", help="Level distribution of the panels (repeatable or comma-separated); every model plays every one.", show_default="train,shifted for maze/corner, train for race")]
+NameArg = Annotated[Optional[str], typer.Argument(help=_names_help(), show_default=False, metavar="NAME")]
+ModelOpt = Annotated[Optional[list[Path]], typer.Option("--model", help="Policy file (stem, .safetensors or .json) to play instead of the shipped ones (repeatable); with NAME it must be trained on NAME's env.", show_default="NAME's shipped policies")]
+DistOpt = Annotated[Optional[list[str]], typer.Option("--distribution", help="Level distribution of the panels (repeatable or comma-separated); every policy plays every one.", show_default=f"the demo's (agents/pretrained/demos.yaml); else {','.join(DISTRIBUTIONS)}")]
 EpisodesOpt = Annotated[int, typer.Option(min=1, help="Episodes to play; episode e is on the level of seed SEED+e.")]
 FpsOpt = Annotated[int, typer.Option(min=1, help="Frames (steps) per second.")]
 ScaleOpt = Annotated[float, typer.Option(min=0.1, max=8.0, help="Size of the picture: 1 draws 32-pixel cells and 20-pixel text.")]
-SeedOpt = Annotated[int, typer.Option(min=0, help="Level seed of the first episode (the same level as gym.make(...).reset(seed=SEED)); also seeds the policies' sampling.")]
+SeedOpt = Annotated[Optional[int], typer.Option(min=0, help="Level seed of the first episode (the same level as gym.make(...).reset(seed=SEED)); also seeds the policies' sampling.", show_default="the demo's (agents/pretrained/demos.yaml: one whose first episode shows the failure); else 0")]
 DeterministicOpt = Annotated[bool, typer.Option("--deterministic", help="Take each policy's most likely action instead of sampling from it.")]
 MaxStepsOpt = Annotated[Optional[int], typer.Option(min=1, help="Cut episodes at this many steps (the env's max_steps).", show_default="the env's")]
 HoldOpt = Annotated[float, typer.Option(min=0.0, help="Seconds to hold the last frame of each episode.")]
@@ -210,78 +212,84 @@ def _one_thread() -> None:
 
 @app.command()
 def demo(
-    name: DemoArg,
+    name: NameArg = None,
     model: ModelOpt = None,
     distribution: DistOpt = None,
     episodes: EpisodesOpt = 3,
     fps: FpsOpt = 8,
     scale: ScaleOpt = 1.0,
-    seed: SeedOpt = 0,
+    seed: SeedOpt = None,
     deterministic: DeterministicOpt = False,
     max_steps: MaxStepsOpt = None,
     hold: HoldOpt = 1.5,
 ) -> None:
-    """Watch trained policies game the reward (race) or misgeneralize (maze, corner) in a
-    window, side by side; Esc or Q quits. Needs no training: the shipped policies play."""
-    from goodhart.experiments import demo as demos
+    """Watch trained policies game the reward or misgeneralize in a window, side by side; Esc
+    or Q quits. Needs no training: the shipped policies play (or an env's oracles). Without a
+    display, use `goodhart record`."""
+    from goodhart.experiments.teaching.demo import demo as play_demo
+    from goodhart.experiments.teaching.display import NoDisplay
 
     _one_thread()
     try:
-        played = demos.demo(
-            name.value, models=model, distributions=_distributions(distribution), episodes=episodes, fps=fps,
+        played = play_demo(
+            name, models=model, distributions=_distributions(distribution), episodes=episodes, fps=fps,
             scale=scale, seed=seed, deterministic=deterministic, max_steps=max_steps, hold=hold,
         )
-    except (ValueError, demos.MissingExtra) as err:
+    except (ValueError, NoDisplay) as err:
         fail(str(err))
-    for line in played.summary(seed):
+    for line in played.summary():
         typer.echo(line)
 
 
 @app.command()
 def record(
-    name: DemoArg,
-    out: Annotated[Path, typer.Option(help="File to write: .gif, or .mp4 (needs the 'video' extra: pip install 'goodhart-gridworlds[video]').", show_default=False)],
+    out: Annotated[Path, typer.Option(help="File to write: .gif, or .mp4 (needs the optional extra 'video', see above). Its folder must exist.", show_default=False)],
+    name: NameArg = None,
     model: ModelOpt = None,
     distribution: DistOpt = None,
     episodes: EpisodesOpt = 1,
     fps: FpsOpt = 8,
     scale: ScaleOpt = 1.0,
-    seed: SeedOpt = 0,
+    seed: SeedOpt = None,
     deterministic: DeterministicOpt = False,
     max_steps: MaxStepsOpt = None,
     hold: HoldOpt = 1.5,
 ) -> None:
-    """Record a demo (the same frames as `goodhart demo`) to a GIF or MP4, headless."""
-    from goodhart.experiments import demo as demos
+    r"""Record a demo (the same frames as `goodhart demo`) to a GIF or MP4, headless. MP4
+    needs the optional extra 'video': pip install 'goodhart-gridworlds\[video]'."""
+    from goodhart.experiments.teaching.record import MissingExtra
+    from goodhart.experiments.teaching.record import record as record_demo
 
     _one_thread()
     try:
-        rec = demos.record(
-            name.value, out, models=model, distributions=_distributions(distribution), episodes=episodes, fps=fps,
+        rec = record_demo(
+            name, out, models=model, distributions=_distributions(distribution), episodes=episodes, fps=fps,
             scale=scale, seed=seed, deterministic=deterministic, max_steps=max_steps, hold=hold,
         )
-    except (ValueError, demos.MissingExtra) as err:
+    except (ValueError, MissingExtra) as err:
         fail(str(err))
     typer.echo(f"{rec.path}: {rec.frames} frames, {rec.path.stat().st_size / 1024:.0f} KB")
-    for line in rec.summary(seed):
+    for line in rec.summary():
         typer.echo(line)
 
 
 @app.command()
 def play(
-    env_id: Annotated[str, typer.Argument(help="Registered env id, e.g. goodhart/ColorMaze-v0.", show_default=False)],
+    env_id: Annotated[str, typer.Argument(help=f"A registered env id: {', '.join(ENVS)}.", show_default=False)],
     distribution: Annotated[str, typer.Option(help="Level distribution to play.")] = "train",
     seed: Annotated[int, typer.Option(min=0, help="Level seed of the first level (N moves on to SEED+1, ...).")] = 0,
     scale: ScaleOpt = 1.0,
 ) -> None:
     """Play an environment yourself: arrow keys move, R restarts the level, N goes to the
     next one, Esc quits. The overlay shows the proxy score, the true objective and what you
-    reached."""
-    from goodhart.experiments import demo as demos
+    reached. Needs a display and a keyboard."""
+    from goodhart.experiments.teaching.display import NoDisplay, require_display
+    from goodhart.experiments.teaching.play import play as play_env
 
     try:
-        outcomes = demos.play(env_id, distribution=distribution, seed=seed, scale=scale)
-    except ValueError as err:
+        require_display(keyboard=True)
+        outcomes = play_env(env_id, distribution=distribution, seed=seed, scale=scale)
+    except (ValueError, NoDisplay) as err:
         fail(str(err))
     for k, outcome in enumerate(outcomes):
         typer.echo(f"episode {k + 1}: " + ", ".join(f"{key} {value}" for key, value in outcome.items()))
@@ -293,21 +301,22 @@ app.add_typer(plot_app, name="plot")
 
 @plot_app.command("heatmap")
 def plot_heatmap(
-    name: DemoArg,
-    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("heatmap.png"),
+    name: NameArg = None,
+    out: Annotated[Path, typer.Option(help="PNG file to write (its folder must exist).")] = Path("heatmap.png"),
     model: ModelOpt = None,
-    distribution: Annotated[Optional[list[str]], typer.Option("--distribution", help="Level distributions, one column each (repeatable or comma-separated).", show_default="train,shifted")] = None,
+    distribution: Annotated[Optional[list[str]], typer.Option("--distribution", help="Level distributions, one column each (and one per layout where a distribution's levels come in a few layouts; repeatable or comma-separated).", show_default=",".join(DISTRIBUTIONS))] = None,
     episodes: Annotated[int, typer.Option(min=1, help="Levels per distribution (one episode each).")] = 200,
-    seed: Annotated[int, typer.Option(min=0, help="First level seed (levels SEED, SEED+1, ...; the default is the shipped configs' evaluation level set).")] = 10**6,
-    level: Annotated[Optional[int], typer.Option(min=0, help="Play every episode on the level of this seed instead (the policy's sampling differs); the goal and cue are outlined.", show_default="many levels")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="First level seed (levels SEED, SEED+1, ...; the default is the evaluation level set).")] = EVAL_LEVEL_SEED,
+    level: Annotated[Optional[int], typer.Option(min=0, help="Play every episode on the level of this seed instead (the policy's sampling differs); its targets are outlined.", show_default="many levels")] = None,
     deterministic: DeterministicOpt = False,
 ) -> None:
-    """State-visitation heatmaps of a policy over many episodes, training vs. shifted levels."""
-    from goodhart.experiments.visualize import heatmap
+    """State-visitation heatmaps of policies over many episodes, training vs. shifted levels,
+    with the env's targets outlined where they are the same in every level of a panel."""
+    from goodhart.experiments.teaching.heatmap import heatmap
 
     _one_thread()
     try:
-        heatmap(name.value, out, models=model, distributions=_distributions(distribution), episodes=episodes, seed=seed,
+        heatmap(name, out, models=model, distributions=_distributions(distribution), episodes=episodes, seed=seed,
                 level=level, deterministic=deterministic)
     except ValueError as err:
         fail(str(err))
@@ -316,23 +325,24 @@ def plot_heatmap(
 
 @plot_app.command("vfield")
 def plot_vfield(
-    name: DemoArg,
-    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("vfield.png"),
-    model: Annotated[Optional[Path], typer.Option(help="Policy file (stem, .safetensors or .json).", show_default="the demo's shipped policy (race: the score-trained one)")] = None,
-    distribution: Annotated[str, typer.Option(help="Level distribution of the level drawn (shifted: the cue or the goal away from the other, so the paths split).")] = "shifted",
-    seed: Annotated[Optional[int], typer.Option(min=0, help="Level seed of the level drawn.", show_default="the first level from seed 0 where the paths to the goal and the cue split")] = None,
+    name: NameArg = None,
+    out: Annotated[Path, typer.Option(help="PNG file to write (its folder must exist).")] = Path("vfield.png"),
+    model: ModelOpt = None,
+    distribution: Annotated[str, typer.Option(help="Level distribution of the level drawn (shifted: the intended target and the proxy apart, so the paths split).")] = "shifted",
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Level seed of the level drawn.", show_default="the first level from seed 0 where the paths to the intended target and the proxy split, else 0")] = None,
 ) -> None:
-    """The policy's action probabilities as arrows on every free cell of one maze (goal and
-    cue fixed, the agent placed on each cell), with the decision square outlined."""
-    from goodhart.experiments.visualize import vfield
+    """Each policy's action probabilities as arrows on every free cell of one level (the agent
+    placed on each cell), with the decision square outlined where the env has an intended
+    target and a proxy."""
+    from goodhart.experiments.teaching.vfield import vfield
 
     _one_thread()
     try:
-        field, level = vfield(name.value, out, model=model, distribution=distribution, seed=seed)
+        drawn = vfield(name, out, models=model, distribution=distribution, seed=seed)
     except ValueError as err:
         fail(str(err))
-    where = "none (the paths do not split)" if field.decision is None else f"row {field.decision[0]}, column {field.decision[1]}"
-    typer.echo(f"vfield: {out} (level seed {level}; decision square: {where})")
+    where = "none" if drawn.decision is None else f"row {drawn.decision[0]}, column {drawn.decision[1]}"
+    typer.echo(f"vfield: {out} (level seed {drawn.seed}; decision square: {where})")
 
 
 @app.command()
@@ -363,13 +373,13 @@ def bench(
             reproduction=reproduction,
             reproduce_modes=modes[reproduce_mode],
             command=" ".join(["goodhart", *sys.argv[1:]]) if Path(sys.argv[0]).name == "goodhart" else None,
-            progress=None if out is None else partial(write_json, path=out),
+            progress=None if out is None else partial(write_json, out),
         )
     except BenchError as err:
         fail(str(err))
     typer.echo(format_tables(record))
     if out is not None:
-        write_json(record, out)
+        write_json(out, record)
         typer.echo(f"json: {out}")
 
 

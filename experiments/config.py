@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from goodhart.envs import ENVS, core_class
 from goodhart.envs.core.checks import ArgumentError
 from goodhart.envs.core.grid import GridCore
+from goodhart.experiments.defaults import DISTRIBUTIONS, EVAL_LEVEL_SEED
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -38,11 +39,47 @@ def origin(key: str, source: str, origins: Mapping[str, str] | None) -> str:
     return source
 
 
-class _Section(BaseModel):
+class Strict(BaseModel):
+    """Base of every config schema (runs, sweeps, reproductions): an unknown key is an error,
+    and so is assigning a wrong value later."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class PPOConfig(_Section):
+Schema = TypeVar("Schema", bound=BaseModel)
+
+
+def validated(schema: type[Schema], data: Any, source: str, origins: Mapping[str, str] | None = None) -> Schema:
+    """``schema`` read from a raw mapping, or a one-line ConfigError naming the key, what is
+    allowed (for an unknown key, the keys allowed there) and where the bad value came from:
+    the flag recorded for it in ``origins`` (see :func:`origin`), else ``source``."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        where = origin(key, source, origins)
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(f"{where}: {key}: unknown key; allowed here: {_allowed_keys(schema, first['loc'])}") from None
+        got = f" (got {first['input']!r})" if "input" in first and first["type"] not in ("missing", "value_error") else ""
+        raise ConfigError(f"{where}: {key}: {first['msg']}{got}") from None
+
+
+def _allowed_keys(schema: type[BaseModel], loc: tuple) -> list[str]:
+    """The fields of the (nested) schema that holds the key at ``loc``."""
+    model = schema
+    for part in loc[:-1]:
+        if isinstance(part, int):  # an item of a list
+            continue
+        annotation = model.model_fields[part].annotation
+        nested = [a for a in (annotation, *get_args(annotation)) if inspect.isclass(a) and issubclass(a, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
+
+
+class PPOConfig(Strict):
     """stable-baselines3 PPO hyperparameters, under SB3's own names, and ``ent_coef_final``."""
 
     learning_rate: float = Field(5e-4, gt=0)
@@ -76,7 +113,7 @@ class PPOConfig(_Section):
         return self
 
 
-class NetworkConfig(_Section):
+class NetworkConfig(Strict):
     """The grid CNN (3x3 convolutions, then a linear layer) and the heads' hidden layers."""
 
     channels: list[int] = Field(default_factory=lambda: [16, 32], min_length=1)
@@ -92,17 +129,23 @@ class NetworkConfig(_Section):
         return value
 
 
-class EvalConfig(_Section):
+class LevelSets(Strict):
+    """Fixed, seeded level sets, the same for every policy: the distributions, the first level
+    seed, and whether policies take their most likely action instead of sampling."""
+
+    distributions: list[str] = Field(default_factory=lambda: list(DISTRIBUTIONS), min_length=1)
+    level_seed: int = Field(EVAL_LEVEL_SEED, ge=0)
+    deterministic: bool = False
+
+
+class EvalConfig(LevelSets):
     """Periodic evaluation during training, on fixed seeded level sets."""
 
     freq: int = Field(50_000, ge=0, description="timesteps between evaluations (0: never)")
     episodes: int = Field(64, ge=1)
-    distributions: list[str] = Field(default_factory=lambda: ["train", "shifted"], min_length=1)
-    level_seed: int = Field(1_000_000, ge=0)
-    deterministic: bool = False
 
 
-class RunConfig(_Section):
+class RunConfig(Strict):
     """Everything that defines a training run."""
 
     env: str
@@ -127,7 +170,7 @@ class RunConfig(_Section):
 
 def default_config_path(env_id: str) -> Path:
     """The shipped config for ``env_id``: ``experiments/configs/<name>.yaml`` where ``<name>``
-    is the env's name in lower case (``goodhart/ColorMaze-v0`` -> ``colormaze.yaml``)."""
+    is the env's name in lower case (``goodhart/SomeEnv-v0`` -> ``someenv.yaml``)."""
     core_class(env_id)
     return CONFIG_DIR / f"{env_id.split('/')[-1].split('-')[0].lower()}.yaml"
 
@@ -172,25 +215,9 @@ def validate(data: dict[str, Any], source: str, origins: Mapping[str, str] | Non
     value came from: the flag recorded for it in ``origins`` (dotted key -> flag text, e.g.
     ``{"total_timesteps": "--timesteps"}``), else ``source``. The env's own knobs are checked
     by building the env once."""
-    try:
-        cfg = RunConfig.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        where = origin(key, source, origins)
-        if first["type"] == "extra_forbidden":
-            raise ConfigError(f"{where}: {key}: unknown key; allowed here: {_allowed_keys(first['loc'])}") from None
-        got = f" (got {first['input']!r})" if "input" in first and first["type"] not in ("missing", "value_error") else ""
-        raise ConfigError(f"{where}: {key}: {first['msg']}{got}") from None
+    cfg = validated(RunConfig, data, source, origins)
     _check_env_kwargs(cfg, source, origins)
     return cfg
-
-
-def _allowed_keys(loc: tuple) -> list[str]:
-    model: type[BaseModel] = RunConfig
-    for part in loc[:-1]:
-        model = model.model_fields[part].annotation  # type: ignore[assignment]
-    return list(model.model_fields)
 
 
 def _check_env_kwargs(cfg: RunConfig, source: str, origins: Mapping[str, str] | None) -> None:

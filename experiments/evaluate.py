@@ -15,18 +15,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from goodhart.agents.model_io import load_policy, model_paths, write_atomic
+from goodhart.agents.files import nan_for_null, write_atomic, write_json
+from goodhart.agents.model_io import load_policy, model_paths
 from goodhart.agents.policies import ModelPolicy, Policy, reference_policies, run_episodes
 from goodhart.envs import core_class
+from goodhart.experiments.defaults import EVAL_LEVEL_SEED
 from goodhart.experiments.metrics import across_seeds, episode_ratios, ratio
-
-DEFAULT_LEVEL_SEED = 10**6  # far from the training seeds (copy i of a run seeded s plays seed s + i)
 
 
 class EvaluationError(ValueError):
@@ -111,7 +110,7 @@ def evaluate(
     subjects: Sequence[Subject],
     distributions: Sequence[str],
     episodes: int,
-    level_seed: int = DEFAULT_LEVEL_SEED,
+    level_seed: int = EVAL_LEVEL_SEED,
 ) -> dict[str, Any]:
     """Run every subject on every distribution's level set; the results record."""
     env_id = subjects[0].env_id
@@ -157,22 +156,9 @@ def tidy_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN becomes null: JSON has no NaN."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def write_results(record: dict[str, Any], out: Path) -> None:
     """results.json and results.csv, each written atomically."""
-    out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_json_safe(record), indent=2)
-    write_atomic(out / "results.json", lambda tmp: tmp.write_text(text))
+    write_json(out / "results.json", record)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=["policy", "seed", "distribution", "metric", "value"])
     writer.writeheader()
@@ -182,17 +168,7 @@ def write_results(record: dict[str, Any], out: Path) -> None:
 
 def read_results(out: Path) -> dict[str, Any]:
     """A results record written by :func:`write_results` (metrics' nulls back to NaN)."""
-
-    def nan(value: Any) -> Any:
-        if value is None:
-            return math.nan
-        if isinstance(value, dict):
-            return {k: nan(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [nan(v) for v in value]
-        return value
-
     record = json.loads((out / "results.json").read_text())
     for entry in record["policies"].values():
-        entry["metrics"] = nan(entry["metrics"])
+        entry["metrics"] = nan_for_null(entry["metrics"])
     return record

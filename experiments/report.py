@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from goodhart.agents.model_io import write_atomic
+from goodhart.agents.files import write_atomic
 from goodhart.envs import core_class
 
 HEADLINE = ("capability", "preference", "true_return", "return")

@@ -44,29 +44,25 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 from tqdm import tqdm
 
-from goodhart.agents.model_io import write_atomic
-from goodhart.experiments.config import CONFIG_DIR, ConfigError, RunConfig, apply_override, continued, dump, read_yaml, validate
+from goodhart.agents.files import write_atomic
+from goodhart.experiments.config import CONFIG_DIR, ConfigError, LevelSets, RunConfig, Strict, apply_override, continued, dump, read_yaml, validate, validated
 
 REPRODUCTIONS_DIR = Path(__file__).parent / "reproductions"
 STATUSES = ("pending", "running", "done", "failed")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EvalSpec(LevelSets):
+    """The evaluation after a sweep: its level sets, episodes per distribution, and the
+    reference policies evaluated beside the trained ones."""
 
-
-class EvalSpec(_Strict):
-    distributions: list[str] = Field(default_factory=lambda: ["train", "shifted"], min_length=1)
     episodes: int = Field(200, ge=1)
-    level_seed: int = Field(10**6, ge=0)
     references: list[str] = Field(default_factory=lambda: ["random"])
-    deterministic: bool = False
 
 
-class Check(_Strict):
+class Check(Strict):
     """An expected effect: ``policy``'s ``metric`` on ``distribution`` compared (``op``) with
     ``value`` (``quick_value`` in quick mode, if given: fewer steps reach less), or with
     ``factor`` times another policy's (``than``) mean."""
@@ -86,13 +82,13 @@ class Check(_Strict):
         return self.quick_value if quick and self.quick_value is not None else self.value
 
 
-class QuickSpec(_Strict):
+class QuickSpec(Strict):
     seeds: int | list[int] = 1
     set: dict[str, Any] = Field(default_factory=dict)
     episodes: int | None = Field(None, ge=1)
 
 
-class SweepSpec(_Strict):
+class SweepSpec(Strict):
     name: str
     description: str = ""
     config: str
@@ -128,13 +124,7 @@ class Run:
 
 
 def load_spec(path: Path) -> SweepSpec:
-    data = read_yaml(path)
-    try:
-        return SweepSpec.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {key}: {first['msg']}") from None
+    return validated(SweepSpec, read_yaml(path), str(path))
 
 
 def reproduction_path(name: str) -> Path:

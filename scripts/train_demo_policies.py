@@ -32,10 +32,12 @@ from pathlib import Path
 import torch
 
 from goodhart.agents import pretrained
+from goodhart.agents.files import write_json
 from goodhart.agents.model_io import load_policy, model_paths
 from goodhart.agents.policies import ModelPolicy, run_episodes
 from goodhart.envs import core_class
 from goodhart.experiments.config import CONFIG_DIR, resolve
+from goodhart.experiments.defaults import EVAL_LEVEL_SEED
 from goodhart.experiments.metrics import summarize
 from goodhart.experiments.train import run_dir, train
 
@@ -44,20 +46,11 @@ from goodhart.experiments.train import run_dir, train
 DEMO_OVERRIDES = ["network.features_dim=64"]
 
 
-def clean(value):
-    """JSON-safe: NaN (undefined means) becomes null."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    return value
-
-
 def evaluate(stem: Path, episodes: int) -> dict:
     """Mean outcomes of the policy at ``stem`` on ``episodes`` levels of each distribution."""
     loaded = load_policy(stem)
     core = core_class(loaded.env_id)
-    level_seed = int(loaded.config.get("eval", {}).get("level_seed", 1_000_000))
+    level_seed = int(loaded.config.get("eval", {}).get("level_seed", EVAL_LEVEL_SEED))
     policy = ModelPolicy(loaded, deterministic=False)
     summary = {}
     for dist in core.DISTRIBUTIONS:
@@ -94,12 +87,12 @@ def main() -> None:
             shutil.copyfile(weights, args.out / f"{name}.safetensors")
             data = json.loads(meta.read_text(encoding="utf-8"))
             data["weights"] = f"{name}.safetensors"
-            (args.out / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            write_json(args.out / f"{name}.json", data)
             t1 = time.time()
             report = evaluate(args.out / name, args.episodes)
             report = {"name": name, "config": config.name, "overrides": overrides,
                       "total_timesteps": cfg.total_timesteps, "train_seconds": round(trained_s, 1), **report}
-            (args.out / f"{name}.eval.json").write_text(json.dumps(clean(report), indent=2) + "\n", encoding="utf-8")
+            write_json(args.out / f"{name}.eval.json", report)
             timings[name] = (trained_s, time.time() - t1)
             print(f"{name}: trained {cfg.total_timesteps} steps in {trained_s:.0f} s, evaluated in {timings[name][1]:.0f} s", file=sys.stderr)
             for dist, means in report["distributions"].items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from goodhart.agents.files import nan_for_null, write_atomic, write_json
 from goodhart.agents.model_io import (
     FORMAT,
     LoadedModel,
@@ -135,6 +137,44 @@ def test_reference_policies_run_on_every_env(env_id):
         assert {"return", "true_return", "steps", *core_class(env_id).OUTCOMES} <= set(outcomes[0])
 
 
+@pytest.mark.parametrize("env_id", list(ENVS))
+def test_reference_probabilities_are_what_act_does(env_id):
+    venv = make_vec(env_id, 16, seed=0, distribution="shifted")
+    obs = venv.reset()
+    for name, policy in reference_policies(env_id).items():
+        probs = policy.probabilities(obs, venv)
+        assert probs.shape == (16, venv.action_space.n) and np.allclose(probs.sum(axis=1), 1)
+        if name != "random":  # an oracle: all of it on the action it takes
+            assert np.array_equal(probs.argmax(axis=1), policy.act(obs, venv)) and np.allclose(probs.max(axis=1), 1)
+
+
+# ----------------------------------------------------------- files
+def test_json_is_written_whole_with_undefined_numbers_as_null(tmp_path):
+    data = {"mean": math.nan, "ci": [math.inf, -math.inf, 0.5], "n": 3, "nested": {"x": (math.nan,)}}
+    write_json(tmp_path / "r.json", data)
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    read = json.loads((tmp_path / "r.json").read_text(), parse_constant=refuse)
+    assert read == {"mean": None, "ci": [None, None, 0.5], "n": 3, "nested": {"x": [None]}}
+    back = nan_for_null(read)
+    assert math.isnan(back["mean"]) and back["n"] == 3 and back["ci"][2] == 0.5
+
+
+def test_a_failed_write_leaves_the_old_file(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("old")
+
+    def crash(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        write_atomic(path, crash)
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
 # ----------------------------------------------------------- model files
 def test_saved_model_files(trained):
     _, stem = trained
@@ -172,6 +212,11 @@ def test_model_policy_runs_and_is_reproducible(trained):
     assert sampled[0] == sampled[1]
     greedy = run_episodes(ModelPolicy(loaded, deterministic=True), COLOR, {}, distribution="train", episodes=20, level_seed=5)
     assert len(greedy) == 20
+    venv = make_vec(COLOR, 8, seed=0)
+    obs = venv.reset()
+    probs = ModelPolicy(loaded, deterministic=True).probabilities(obs, venv)
+    np.testing.assert_allclose(probs, _probs(loaded.policy, obs), rtol=1e-6)
+    assert np.array_equal(ModelPolicy(loaded, deterministic=True).act(obs, venv), probs.argmax(axis=1))
 
 
 def test_model_policy_rejects_observations_of_another_shape(trained):

@@ -3,6 +3,7 @@ end to end at a tiny budget."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 
@@ -12,10 +13,12 @@ from typer.testing import CliRunner
 
 from goodhart.agents.policies import OraclePolicy, RandomPolicy, run_episodes
 from goodhart.cli import app
+from goodhart.experiments.config import ConfigError, EvalConfig
+from goodhart.experiments.defaults import DISTRIBUTIONS, EVAL_LEVEL_SEED
 from goodhart.experiments.evaluate import evaluate, read_results, resolve_subjects, write_results
 from goodhart.experiments.metrics import across_seeds, summarize
 from goodhart.experiments.reproduce import check_passes, check_text, run_sweep
-from goodhart.experiments.sweep import Check, load_spec, reproduction_path
+from goodhart.experiments.sweep import Check, EvalSpec, load_spec, reproduction_path
 
 
 def means(record, policy, dist):
@@ -125,3 +128,26 @@ def test_checks_use_their_quick_threshold_in_quick_mode():
     assert not check_passes(check, record) and check_passes(check, record, quick=True)
     assert check_text(check, quick=True) == "train goal rate >= 0.95 (quick mode: >= 0.9)"
     assert check_text(check, quick=False) == "train goal rate >= 0.95"
+
+
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        ("name: x\nconfig: colormaze.yaml\nevaluate:\n  episode: 5\n", "evaluate.episode: unknown key; allowed here: ['distributions', 'level_seed', 'deterministic', 'episodes', 'references']"),
+        ("name: x\nconfig: colormaze.yaml\nchecks:\n  - {text: t, policy: p, distribution: train, metric: m, op: '=='}\n", "checks.0.op"),
+        ("name: x\nconfig: colormaze.yaml\nevaluate:\n  level_seed: -1\n", "evaluate.level_seed: Input should be greater than or equal to 0 (got -1)"),
+    ],
+)
+def test_sweep_files_report_errors_as_run_configs_do(tmp_path, content, expected):
+    """One schema base and one way of reporting: the file, the key, what is allowed."""
+    bad = tmp_path / "sweep.yaml"
+    bad.write_text(content)
+    with pytest.raises(ConfigError) as err:
+        load_spec(bad)
+    assert str(err.value).startswith(f"{bad}: ") and expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_evaluation_defaults_are_written_once():
+    """The evaluation level set and distributions of runs, sweeps and the evaluator agree."""
+    assert EvalConfig().level_seed == EvalSpec().level_seed == EVAL_LEVEL_SEED == inspect.signature(evaluate).parameters["level_seed"].default
+    assert EvalConfig().distributions == EvalSpec().distributions == list(DISTRIBUTIONS)
