@@ -28,7 +28,8 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecMonitor
 
 from goodhart.agents.checkpoint import newest_readable, restore_checkpoint, save_checkpoint
-from goodhart.agents.model_io import LoadedModel, save_model, write_atomic
+from goodhart.agents.files import write_atomic
+from goodhart.agents.model_io import LoadedModel, save_model
 from goodhart.agents.policies import ModelPolicy, run_episodes
 from goodhart.agents.ppo import EntropySchedule, build_ppo, set_torch_threads
 from goodhart.envs import core_class, make_vec

@@ -138,7 +138,7 @@ def test_a_killed_checkpoint_write_leaves_nothing_under_its_name(tmp_path):
 
     target = tmp_path / "checkpoints" / "step_000000000512.pt"
     script = (
-        "import sys, time\nfrom pathlib import Path\nfrom goodhart.agents.model_io import write_atomic\n"
+        "import sys, time\nfrom pathlib import Path\nfrom goodhart.agents.files import write_atomic\n"
         "def write(tmp):\n    tmp.write_bytes(b'x' * 100000)\n    print('written', flush=True)\n    time.sleep(60)\n"
         f"write_atomic(Path({str(target)!r}), write)\n"
     )
