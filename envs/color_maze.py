@@ -76,6 +76,7 @@ class ColorMaze(GoalMaze):
     PROXY_NAME, PROXY_PLACE = "cue", "on the cue"
     TARGET_COLOURS = {"intended": COLOURS["goal"], "proxy": COLOURS["cue"]}
     HEADLINE = ("reached_cue_first", "reached_goal")
+    SALIENT_EVENT = "steps on the cue"
 
     def __init__(
         self,

@@ -61,6 +61,7 @@ class CornerMaze(GoalMaze):
     PROXY_NAME, PROXY_PLACE = "corner", "in the corner"
     TARGET_COLOURS = {"intended": COLOURS["goal"], "proxy": (255, 170, 30)}  # the corner, unmarked in the level, outlined in plots
     HEADLINE = ("reached_corner_first", "reached_goal")
+    SALIENT_EVENT = "steps in the corner"
     MIN_SIZE = 3
 
     def __init__(self, num_envs: int = 1, *, size: int = 4, corner_size: int = 1, view: str = "full", **common: Any) -> None:

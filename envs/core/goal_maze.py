@@ -26,7 +26,8 @@ class GoalMaze(GridCore):
     reached at once: ``"on the cue"``), ``OUTCOMES`` (``reached_goal``,
     ``reached_<proxy>_first``, ``steps_to_goal``, ``steps_to_<proxy>``, ``reached_any``,
     ``goal_first``), ``ORACLES`` (``"goal"`` and the proxy's name: shortest paths to each),
-    ``HEADLINE`` and ``_place``."""
+    ``HEADLINE``, ``SALIENT_EVENT`` (a step on the proxy region, for the rater hooks) and
+    ``_place``."""
 
     DEFAULT_MAX_STEPS = 100
     MIN_SIZE = 2
@@ -98,6 +99,9 @@ class GoalMaze(GridCore):
         self.steps_to_proxy = xp.where(at_proxy & (self.steps_to_proxy < 0), self.steps, self.steps_to_proxy)
         reward = xp.astype(at_goal, xp.float64)
         return reward, reward, at_goal
+
+    def _salient_events(self) -> Any:
+        return self.proxy[self.rows, self.pos[:, 0], self.pos[:, 1]]
 
     def _outcome_arrays(self) -> dict[str, Any]:
         reached_goal = self.steps_to_goal >= 0

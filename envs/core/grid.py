@@ -64,6 +64,12 @@ class GridCore:
         ORACLES: names of scripted reference policies. Each is a level array
             ``policy_<name>`` (H, W) of the action to take on each cell, made by ``_generate``;
             :meth:`oracle_actions` looks it up at every agent, so oracles run batched.
+        SALIENT_EVENT: in words, the visible, proxy-like event that simulated raters with a
+            salience bias over-weight (``None``: the env declares none); counted per step by
+            :meth:`salient_events`.
+        OVERSIGHT_REGIONS: name -> description of the parts of the grid a rater with limited
+            oversight may be restricted to; :meth:`in_view` says whether each agent is in one.
+            Every env has the four halves of the grid; an env may add its own.
 
     Presentation hooks: what the demos, plots and reports say about an episode. They learn
     everything env-specific from these names, never from the env's class or id, so a new env
@@ -99,6 +105,13 @@ class GridCore:
     DEFAULT_MAX_STEPS: ClassVar[int]
     ORACLES: ClassVar[tuple[str, ...]] = ()
     ACTIONS: ClassVar[tuple[str, ...]] = MOVES
+    SALIENT_EVENT: ClassVar[str | None] = None
+    OVERSIGHT_REGIONS: ClassVar[Mapping[str, str]] = {
+        "top": "the top half of the grid",
+        "bottom": "the bottom half of the grid",
+        "left": "the left half of the grid",
+        "right": "the right half of the grid",
+    }
     BACKGROUND: ClassVar[tuple[int, int, int]] = (250, 250, 245)
     INTENDED_NAME: ClassVar[str]
     PROXY_NAME: ClassVar[str]
@@ -193,6 +206,33 @@ class GridCore:
         if not outcome[self.CAPABILITY]:
             return "reached: nothing" if done else "reached: nothing yet"
         return f"reached: {self.INTENDED_NAME if outcome[self.PREFERENCE] else self.PROXY_NAME}"
+
+    def _salient_events(self) -> Any:
+        """(N,) float: how much of ``SALIENT_EVENT`` the step just taken showed, read from the
+        state after the step. Envs that declare ``SALIENT_EVENT`` implement it."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------ rater hooks
+    def salient_events(self) -> Any:
+        """(N,) float64: the salient, proxy-like event (``SALIENT_EVENT``) in the step just
+        taken by every copy: what a simulated rater with a salience bias over-weights, the
+        analogue of human raters rewarding length or confidence. Call it after :meth:`step`
+        and before resetting the copies that ended."""
+        if self.SALIENT_EVENT is None:
+            raise ValueError(f"{type(self).__name__} declares no salient event (SALIENT_EVENT), so a rater cannot be biased towards one")
+        return self.xp.astype(self._salient_events(), self.xp.float64)
+
+    def in_view(self, region: str) -> Any:
+        """(N,) bool: each copy's agent is in ``region`` (one of ``OVERSIGHT_REGIONS``), the
+        part of the grid a rater with limited oversight sees. The default regions are the
+        halves of the grid; subclasses that add regions extend this method."""
+        check_choice("oversight region", region, list(self.OVERSIGHT_REGIONS))
+        h, w = self.grid_shape
+        row, col = self.pos[:, 0], self.pos[:, 1]
+        halves = {"top": 2 * row < h, "bottom": 2 * row >= h, "left": 2 * col < w, "right": 2 * col >= w}
+        if region not in halves:
+            raise NotImplementedError(f"{type(self).__name__} lists the oversight region {region!r} but does not define it")
+        return halves[region]
 
     # ------------------------------------------------------------- batch API
     def reset(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> None:
