@@ -63,18 +63,53 @@ class LoadedModel:
 
 
 # ----------------------------------------------------------------- paths
-def model_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """``(weights, metadata)`` paths of a model given its stem (``run/model``), its
-    ``.safetensors`` file or its ``.json`` file."""
+def paired_paths(path: str | os.PathLike[str], data_suffix: str, meta_suffix: str = META_SUFFIX) -> tuple[Path, Path]:
+    """``(data, metadata)`` paths of a two-file artefact given its stem or either file."""
     text = os.fspath(path)
-    for suffix in (WEIGHTS_SUFFIX, META_SUFFIX):
+    for suffix in (data_suffix, meta_suffix):
         if text.endswith(suffix):
             text = text[: -len(suffix)]
             break
-    return Path(text + WEIGHTS_SUFFIX), Path(text + META_SUFFIX)
+    return Path(text + data_suffix), Path(text + meta_suffix)
 
 
-def _sha256(path: Path) -> str:
+def model_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(weights, metadata)`` paths of a model given its stem (``run/model``), its
+    ``.safetensors`` file or its ``.json`` file."""
+    return paired_paths(path, WEIGHTS_SUFFIX)
+
+
+def read_tagged_json(meta_path: Path, format_tag: str, kind: str, error: type[ValueError]) -> dict[str, Any]:
+    """The JSON object in ``meta_path`` if it carries ``format_tag``; else ``error`` with one
+    line naming the file: missing, not JSON, not an object, or another kind of file."""
+    if not meta_path.is_file():
+        raise error(f"{meta_path}: {kind} metadata file not found")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{meta_path}: not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise error(f"{meta_path}: expected a JSON object, found {type(meta).__name__}")
+    if meta.get("format") != format_tag:
+        raise error(f"{meta_path}: not a Goodhart Gridworlds {kind} file (format tag {meta.get('format')!r}, expected {format_tag!r})")
+    return meta
+
+
+def read_tagged_pair(path: str | os.PathLike[str], data_suffix: str, format_tag: str, checksum_key: str, kind: str,
+                     error: type[ValueError]) -> tuple[Path, dict[str, Any]]:
+    """The data file and the metadata of a two-file artefact whose JSON carries
+    ``format_tag`` and the data file's sha256 under ``checksum_key``; ``error`` with one line
+    naming the file if either is missing, of another kind, or the data does not match."""
+    data_path, meta_path = paired_paths(path, data_suffix)
+    meta = read_tagged_json(meta_path, format_tag, kind, error)
+    if not data_path.is_file():
+        raise error(f"{data_path}: {kind} data file not found")
+    if sha256_file(data_path) != meta.get(checksum_key):
+        raise error(f"{data_path}: sha256 does not match the one recorded in {meta_path.name}: the file is corrupt, truncated or from another {kind}")
+    return data_path, meta
+
+
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -181,7 +216,7 @@ def save_model(model: PPO, path: str | os.PathLike[str], config: Mapping[str, An
     meta = {
         "format": FORMAT,
         "weights": weights_path.name,
-        "weights_sha256": _sha256(weights_path),
+        "weights_sha256": sha256_file(weights_path),
         "config": dict(config),
         "observation_space": _space_to_json(model.observation_space),
         "action_space": _space_to_json(model.action_space),
@@ -194,19 +229,7 @@ def save_model(model: PPO, path: str | os.PathLike[str], config: Mapping[str, An
 
 # ------------------------------------------------------------------ load
 def _read_meta(meta_path: Path) -> dict[str, Any]:
-    if not meta_path.is_file():
-        raise ModelFileError(f"{meta_path}: model metadata file not found")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{meta_path}: not valid JSON ({exc})") from exc
-    if not isinstance(meta, dict):
-        raise ModelFileError(f"{meta_path}: expected a JSON object, found {type(meta).__name__}")
-    if meta.get("format") != FORMAT:
-        raise ModelFileError(
-            f"{meta_path}: not a Goodhart Gridworlds policy file "
-            f"(format tag {meta.get('format')!r}, expected {FORMAT!r})"
-        )
+    meta = read_tagged_json(meta_path, FORMAT, "policy", ModelFileError)
     for key in ("weights_sha256", "config", "observation_space", "action_space"):
         if key not in meta:
             raise ModelFileError(f"{meta_path}: the field {key!r} is missing")
@@ -258,7 +281,7 @@ def load_policy(path: str | os.PathLike[str]) -> LoadedModel:
     meta = _read_meta(meta_path)
     if not weights_path.is_file():
         raise ModelFileError(f"{weights_path}: model weights file not found")
-    digest = _sha256(weights_path)
+    digest = sha256_file(weights_path)
     if digest != meta["weights_sha256"]:
         raise ModelFileError(
             f"{weights_path}: sha256 {digest} does not match {meta['weights_sha256']} recorded in "

@@ -9,7 +9,7 @@ levels, the same set for every policy, and returns one outcome dict per episode.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -134,6 +134,7 @@ def run_episodes(
     episodes: int,
     level_seed: int,
     max_batch: int = 1024,
+    wrap: Callable[[GridVecEnv], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``policy`` for ``episodes`` episodes on a fixed set of levels of ``distribution``;
     one ``info["outcome"]`` dict per episode.
@@ -147,6 +148,9 @@ def run_episodes(
 
     Note that copies are seeded ``level_seed, level_seed + 1, ...``: runs whose seed ranges
     overlap (or that overlap the training seeds) share levels.
+
+    ``wrap`` turns the VecEnv into another whose outcomes gain entries (a reward model's
+    return, see :mod:`goodhart.agents.preferences.reward_env`); the levels are the same.
     """
     if episodes < 1:
         raise ValueError(f"episodes={episodes} must be at least 1")
@@ -156,6 +160,8 @@ def run_episodes(
     k = math.ceil(episodes / n)
     kwargs = {key: value for key, value in (env_kwargs or {}).items() if key != "distribution"}
     env = make_vec(env_id, n, seed=level_seed, distribution=distribution, **kwargs)
+    if wrap is not None:
+        env = wrap(env)
     outcomes: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     remaining = n  # copies with fewer than k outcomes
     try:
