@@ -73,6 +73,8 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in its folder from its newest readable checkpoint; refused if the folder holds no run. The options must be the run's, except a larger --timesteps, which extends it (recorded in its config.yaml).")] = False,
     resume_or_start: Annotated[bool, typer.Option("--resume-or-start", help="As --resume, but start the run if its folder holds none (what sweeps use).")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar with steps/s and ETA.")] = True,
+    reward_model: Annotated[Optional[Path], typer.Option(help="Train against this learned reward model (a file stem from `goodhart rlhf fit`) instead of the env's reward; sets reward_model.path. The env's reward and the true objective stay in the logs; reward_model.csv gets KL to the initial policy and the learned, env and true returns.", show_default="the config's reward_model section, if any")] = None,
+    kl_coef: Annotated[Optional[float], typer.Option(min=0.0, help="With a reward model: penalty kl_coef * (log pi - log pi_init) on every reward, towards the initial policy (sets reward_model.kl_coef).", show_default="0: none")] = None,
 ) -> None:
     """Train PPO on an environment; everything the run produces goes to its run folder."""
     from goodhart.experiments.config import ConfigError, resolve
@@ -80,8 +82,15 @@ def train(
     from goodhart.experiments.train import train as run_training
 
     flags = {"total_timesteps": ("--timesteps", timesteps), "seed": ("--seed", seed), "n_envs": ("--n-envs", n_envs)}
+    overrides = list(set_ or [])
+    if reward_model is not None:
+        overrides.append(f"reward_model.path={reward_model}")
+    if kl_coef is not None:
+        overrides.append(f"reward_model.kl_coef={kl_coef}")
     try:
-        cfg, source = resolve(env, config, set_ or [], flags)
+        cfg, source = resolve(env, config, overrides, flags)
+        if kl_coef is not None and cfg.reward_model is None:
+            raise ConfigError("--kl-coef needs a reward model (--reward-model PATH or a reward_model section)")
         folder = run_dir(out, name or source.stem, cfg.seed)
         model = run_training(cfg, folder, resume=resume or resume_or_start, start_if_missing=resume_or_start, progress_bar=progress)
     except ConfigError as err:
@@ -122,7 +131,7 @@ def evaluate(
 
 @app.command()
 def reproduce(
-    name: Annotated[str, typer.Argument(help="race-gaming, maze-misgeneralization, maze-diversity or corner-maze (the sweeps in experiments/reproductions/).", show_default=False)],
+    name: Annotated[str, typer.Argument(help="race-gaming, maze-misgeneralization, maze-diversity, corner-maze (the sweeps in experiments/reproductions/) or reward-model-overoptimization (preferences, reward models, PPO against them).", show_default=False)],
     quick: Annotated[bool, typer.Option("--quick", help="Fewer seeds and steps: minutes on a 2-core CPU, the effect still shown.")] = False,
     seeds: Annotated[Optional[int], typer.Option(min=1, help="Training seeds per condition. Default: the reproduction's (>= 5; fewer with --quick).")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Runs trained at once, one process each. Default: the number of cores.")] = None,
@@ -131,14 +140,20 @@ def reproduce(
     """Train, evaluate and report one of the headline results. Re-running skips finished runs
     and resumes interrupted ones."""
     from goodhart.experiments.config import ConfigError
+    from goodhart.experiments.overoptimization import is_overoptimization, load_overoptimization_spec, run_overoptimization
     from goodhart.experiments.reproduce import run_sweep
     from goodhart.experiments.sweep import default_workers, load_spec, reproduction_path
 
     folder = out or Path("results") / (f"{name}-quick" if quick else name)
     try:
         path = reproduction_path(name)
-        spec = load_spec(path)
-        report, failed, checks = run_sweep(spec, folder, quick=quick, seeds=list(range(seeds)) if seeds else None, workers=workers or default_workers(), source=str(path))
+        if is_overoptimization(path):  # its own runner: preferences, reward models, then PPO runs
+            spec = load_overoptimization_spec(path)
+            runner = run_overoptimization
+        else:
+            spec = load_spec(path)
+            runner = run_sweep
+        report, failed, checks = runner(spec, folder, quick=quick, seeds=list(range(seeds)) if seeds else None, workers=workers or default_workers(), source=str(path))
     except ConfigError as err:
         fail(str(err))
     typer.echo(f"report: {report}")
@@ -177,6 +192,99 @@ def sweep(
     if failed:
         typer.echo(f"error: {len(failed)} run(s) failed: {', '.join(failed)} (see {folder / 'manifest.json'})", err=True)
         raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------ RLHF
+rlhf_app = typer.Typer(help="Learned rewards from simulated human preferences: collect rated segment pairs, fit a reward model (then: goodhart train --reward-model).", no_args_is_help=True)
+app.add_typer(rlhf_app, name="rlhf")
+
+
+def _rater_options(values: Optional[list[str]]) -> dict:
+    import yaml
+
+    options = {}
+    for entry in values or []:
+        key, sep, raw = entry.partition("=")
+        if not sep or not key.strip():
+            fail(f"--rater {entry!r}: expected option=value, e.g. --rater salience_bias=0.03")
+        options[key.strip()] = yaml.safe_load(raw)
+    return options
+
+
+@rlhf_app.command("collect")
+def rlhf_collect(
+    out: Annotated[Path, typer.Option(help="File stem of the dataset: writes OUT.npz (arrays) and OUT.json (what made it).", show_default=False)],
+    env: Annotated[Optional[str], typer.Option(help="Registered env id; its shipped config's env knobs are used unless --config is given.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Run config whose env and env_kwargs to use (the segments must look like the observations of the policy you will train).")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", help="A policy that plays segments: random, oracle-<name> or a model file, with @EPS for a share of random actions (e.g. oracle-racer@0.3). Repeatable; segments are split equally among the sources.", show_default="random and every oracle of the env at @0.1 and @0.3")] = None,
+    labels: Annotated[int, typer.Option(min=1, help="Pairs the rater labels.")] = 1000,
+    segments: Annotated[Optional[int], typer.Option(min=2, help="Segments in the pool the pairs are drawn from.", show_default="2 x labels: every pair fresh")] = None,
+    length: Annotated[int, typer.Option(min=1, help="Steps per segment (an episode's last segment may be shorter).")] = 20,
+    rater: Annotated[Optional[list[str]], typer.Option("--rater", help="A rater option (repeatable): temperature=T (Boltzmann; 0: exact), noise=P (share of coin-flip answers), salience_bias=B (value per unit of the env's salient event, e.g. a LoopRace target), oversight_region=NAME (sees only that part of the grid), oversight_fraction=F (sees only the first share of each segment).", show_default="an exact rater: no noise, no bias, full oversight")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the levels, the sources' sampling, the pairs and the rater.")] = 0,
+) -> None:
+    """Collect segments from a mix of policies and have a simulated rater label pairs of them."""
+    from goodhart.agents.model_io import ModelFileError
+    from goodhart.agents.preferences.dataset import save_dataset
+    from goodhart.agents.preferences.raters import RaterConfig
+    from goodhart.experiments.config import ConfigError, resolve
+    from goodhart.experiments.rlhf import collect_preferences, default_sources
+
+    try:
+        rater_config = RaterConfig.from_dict(_rater_options(rater))
+        cfg, _ = resolve(env, config, [], {})
+        kwargs = dict(cfg.env_kwargs)
+        dataset = collect_preferences(cfg.env, kwargs, source or default_sources(cfg.env), labels=labels, rater=rater_config, length=length, segments=segments, seed=seed)
+    except (ConfigError, ModelFileError, ValueError) as err:
+        fail(str(err))
+    stem = save_dataset(dataset, out)
+    decided = dataset.labels[dataset.labels != 0.5]
+    typer.echo(f"dataset: {stem}.npz ({len(dataset)} labels of {len(dataset.segments)} segments of {cfg.env}; first preferred in {decided.mean():.2f} of {len(decided)} decided pairs)")
+
+
+@rlhf_app.command("fit")
+def rlhf_fit(
+    dataset: Annotated[Path, typer.Argument(help="A preference dataset (stem, .npz or .json) from `goodhart rlhf collect`.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="File stem of the reward model: writes OUT.safetensors and OUT.json.", show_default=False)],
+    labels: Annotated[Optional[int], typer.Option(min=1, help="Use only the first N labels of the dataset.", show_default="all")] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training pairs; each net keeps its epoch of lowest held-out loss.")] = 15,
+    ensemble: Annotated[int, typer.Option(min=1, help="Nets in the ensemble (their mean is the reward; their spread, the disagreement).")] = 1,
+    crop: Annotated[Optional[int], typer.Option(min=0, help="Read only the (2k+1)x(2k+1) cells at the centre of the observation (around the agent in an agent-centred view).", show_default="the whole observation")] = None,
+    channels: Annotated[str, typer.Option(help="Convolution channels of the grid CNN, comma-separated.")] = "16,32",
+    strides: Annotated[str, typer.Option(help="Their strides, comma-separated.")] = "1,2",
+    features_dim: Annotated[int, typer.Option(min=1, help="Width of the CNN's linear layer.")] = 64,
+    learning_rate: Annotated[float, typer.Option(min=0.0, help="Adam's learning rate.")] = 1e-3,
+    val_fraction: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of the pairs held out to measure accuracy and stop early.")] = 0.2,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the split, the initialisation and the batch order.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar with the held-out accuracy.")] = True,
+) -> None:
+    """Fit a reward model on a preference dataset with the Bradley-Terry loss; prints the
+    held-out pair accuracy (against the rater and against the true returns' order)."""
+    from tqdm import tqdm
+
+    from goodhart.agents.preferences.dataset import DatasetFileError, load_dataset
+    from goodhart.agents.preferences.reward_model import FitConfig, fit_reward_model, save_reward_model
+
+    try:
+        network = {"channels": [int(c) for c in channels.split(",")], "strides": [int(c) for c in strides.split(",")], "features_dim": features_dim, "crop": crop}
+    except ValueError:
+        fail(f"--channels {channels!r} / --strides {strides!r}: expected comma-separated integers, e.g. 16,32")
+    try:
+        data = load_dataset(dataset)
+        if labels is not None:
+            data = data.first(labels)
+        fit_config = FitConfig(network=network, ensemble=ensemble, epochs=epochs, learning_rate=learning_rate, val_fraction=val_fraction, seed=seed)
+        with tqdm(total=ensemble * epochs, desc="fit", unit="epoch", disable=not progress, dynamic_ncols=True) as bar:
+            def report(done: int, total: int, stats: dict) -> None:
+                bar.update(done - bar.n)
+                bar.set_postfix(held_out_acc=f"{stats['val_acc']:.3f}", loss=f"{stats['val_loss']:.3f}")
+
+            model = fit_reward_model(data, fit_config, progress=report)
+    except (DatasetFileError, ValueError) as err:
+        fail(str(err))
+    stem = save_reward_model(model, out)
+    acc = model.meta["accuracy"]
+    typer.echo(f"reward model: {stem}.safetensors ({len(data)} labels; pair accuracy: train {acc['train']:.3f}, held out {acc['held_out']:.3f}, held out against the true returns {acc['held_out_vs_true']:.3f})")
 
 
 # --------------------------------------------------------------- teaching demos

@@ -145,6 +145,29 @@ class EvalConfig(LevelSets):
     episodes: int = Field(64, ge=1)
 
 
+class IteratedConfig(Strict):
+    """The iterated mode of training against a reward model (Christiano et al., 2017): every
+    ``freq`` steps, segments of the current policy are rated and the model is refitted."""
+
+    dataset: str = Field(description="the preference dataset the reward model was fitted on; new labels are added to it")
+    freq: int = Field(50_000, ge=1, description="timesteps between refits")
+    labels: int = Field(200, ge=1, description="new labels per refit, from segments of the current policy")
+    epochs: int = Field(5, ge=1, description="epochs of each refit, from the current weights, on all labels so far")
+
+
+class RewardModelConfig(Strict):
+    """Train against a learned reward model instead of the env's reward (see
+    goodhart.experiments.rlhf); the env's reward and the true objective stay in the logs."""
+
+    path: str = Field(description="the reward model's file stem (written by goodhart rlhf fit)")
+    scale: float = Field(1.0, gt=0, description="the learned reward's standard deviation per step on the model's training segments (it is fitted to zero mean and unit deviation): set it to the size of rewards the PPO hyperparameters suit")
+    kl_coef: float = Field(0.0, ge=0, description="penalty kl_coef * (log pi - log pi_init) on every reward (0: none)")
+    eval_freq: int = Field(10_000, ge=0, description="timesteps between measurements of KL to the initial policy and of the learned, env and true returns (0: never)")
+    eval_episodes: int = Field(32, ge=1, description="episodes of each measurement, on the eval level seed's first distribution")
+    eval_states: int = Field(2000, ge=1, description="size of the fixed state set on which KL(pi || pi_init) is measured")
+    iterated: IteratedConfig | None = None
+
+
 class RunConfig(Strict):
     """Everything that defines a training run."""
 
@@ -159,6 +182,7 @@ class RunConfig(Strict):
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    reward_model: RewardModelConfig | None = None
 
     @field_validator("env")
     @classmethod

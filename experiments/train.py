@@ -9,6 +9,8 @@ Run folder ``<out>/<name>/seed<k>/``::
                          newest one is skipped for the next older)
     episodes.csv         one row per finished training episode: timestep, env, outcomes
     eval.csv             one row per periodic evaluation and distribution
+    reward_model.csv     with a reward model: KL to the initial policy and the learned, env
+                         and true returns at step 0 and every reward_model.eval_freq steps
     model.safetensors    the final policy weights (safe to load: no code)
     model.json           its config, spaces and checksum
 """
@@ -195,10 +197,19 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
     (``folder/model``)."""
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: cuda was asked for, but torch sees no GPU on this machine (use device: cpu or auto)")
+    rlhf = None
+    if cfg.reward_model is not None:  # the reward replaced by a learned one (goodhart.experiments.rlhf)
+        from goodhart.experiments.rlhf import RewardModelTraining
+
+        rlhf = RewardModelTraining(cfg, folder)  # checks the model and its data before the folder is made
     cfg, checkpoint = open_run(cfg, folder, resume, start_if_missing)
     resumed_at = None if checkpoint is None else int(checkpoint["num_timesteps"])
+    if rlhf is not None:
+        rlhf.cfg = cfg  # as extended, if it was
     set_torch_threads(cfg.torch_threads)
     venv = make_vec(cfg.env, cfg.n_envs, seed=cfg.seed, **cfg.env_kwargs)
+    if rlhf is not None:
+        venv = rlhf.wrap(venv)
     env = VecMonitor(venv)
     model = build_ppo(
         env,
@@ -208,6 +219,8 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
         device=cfg.device,
         tensorboard_log=folder,
     )
+    if rlhf is not None:
+        rlhf.attach(model)
     if checkpoint is not None:
         restore_checkpoint(model, venv, checkpoint)
     monitor = TrainingMonitor(cfg, folder, evaluation(model, cfg), resumed_at)
@@ -215,6 +228,8 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
     if cfg.ppo.ent_coef_final is not None:
         horizon = cfg.ppo.ent_coef_anneal_steps or cfg.total_timesteps
         callbacks.append(EntropySchedule(cfg.ppo.ent_coef, cfg.ppo.ent_coef_final, horizon))
+    if rlhf is not None:
+        callbacks += rlhf.callbacks(resumed_at)
     remaining = cfg.total_timesteps - model.num_timesteps
     started = time.time()
     if remaining > 0:

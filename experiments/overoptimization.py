@@ -1,0 +1,441 @@
+"""Reward model over-optimization (Gao, Schulman & Hilton, 2022) reproduced in a gridworld.
+
+The runner of ``goodhart reproduce reward-model-overoptimization``; its spec is a YAML file
+in ``experiments/reproductions/`` with ``runner: overoptimization``. For every seed:
+
+1. segments from a fixed mix of policies, pairs labelled by a distorted simulated rater
+   (``preferences``), the largest label count once: smaller counts are its first labels;
+2. one reward model per label count (``reward_model``), each fitted by ``goodhart rlhf fit``
+   in its own process, ``workers`` at a time;
+3. PPO against each fixed reward model (and, for the ``kl`` condition, with a KL penalty
+   towards the initial policy), measuring at step 0 and every ``measure.eval_freq`` steps
+   d = sqrt(KL(pi || pi_init)) on a fixed state set and the learned (proxy), env and true
+   returns on fixed levels (``reward_model.csv`` of each run); trained by the sweep
+   machinery: a process per run, resumable.
+
+Then, per condition: the proxy and the true return against d, Gao et al.'s RL form
+``R(d) = d (alpha - beta log d)`` fitted by least squares to each seed's true return
+(measured from the initial policy's), the coefficients with 95 % bootstrap CIs over seeds,
+the peak, the expected effects as PASS/FAIL checks, ``report.md``, ``results.json`` and
+``overoptimization.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from goodhart.agents.model_io import json_safe, model_paths, write_atomic
+from goodhart.agents.preferences.dataset import load_dataset, save_dataset
+from goodhart.agents.preferences.raters import RaterConfig
+from goodhart.agents.preferences.reward_model import FitConfig, load_reward_model
+from goodhart.experiments.config import CONFIG_DIR, ConfigError, apply_override, read_yaml, validate
+from goodhart.experiments.metrics import across_seeds
+from goodhart.experiments.rlhf import collect_preferences
+from goodhart.experiments.sweep import LocalBackend, Manifest, Run, exit_error, run_all, seed_list
+
+RUNNER = "overoptimization"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PreferencesSpec(_Strict):
+    sources: list[str] = Field(min_length=1)
+    length: int = Field(20, ge=1)
+    rater: dict[str, Any] = Field(default_factory=dict)
+
+
+class FitSpec(_Strict):
+    network: dict[str, Any] = Field(default_factory=dict)
+    epochs: int = Field(15, ge=1)
+    ensemble: int = Field(1, ge=1)
+    scale: float = Field(1.0, gt=0, description="reward_model.scale of the PPO runs")
+
+
+class MeasureSpec(_Strict):
+    eval_freq: int = Field(10_000, ge=1)
+    eval_episodes: int = Field(32, ge=1)
+    eval_states: int = Field(2000, ge=1)
+
+
+class KLSpec(_Strict):
+    labels: int = Field(ge=1)
+    kl_coef: float = Field(gt=0)
+
+
+class QuickOverrides(_Strict):
+    seeds: int | list[int] = 2
+    labels: list[int] | None = None
+    set: dict[str, Any] = Field(default_factory=dict)
+    kl: KLSpec | None = None
+    measure: MeasureSpec | None = None
+
+
+class OveroptimizationSpec(_Strict):
+    name: str
+    runner: str
+    description: str = ""
+    config: str
+    set: dict[str, Any] = Field(default_factory=dict)
+    preferences: PreferencesSpec
+    reward_model: FitSpec = Field(default_factory=FitSpec)
+    labels: list[int] = Field(min_length=1)
+    kl: KLSpec | None = None
+    measure: MeasureSpec = Field(default_factory=MeasureSpec)
+    seeds: int | list[int] = 5
+    quick: QuickOverrides = Field(default_factory=QuickOverrides)
+
+
+def is_overoptimization(path: Path) -> bool:
+    return read_yaml(path).get("runner") == RUNNER
+
+
+def load_overoptimization_spec(path: Path) -> OveroptimizationSpec:
+    try:
+        spec = OveroptimizationSpec.model_validate(read_yaml(path))
+        RaterConfig.from_dict(spec.preferences.rater)
+        FitConfig(network=spec.reward_model.network)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    except ValueError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return spec
+
+
+# --------------------------------------------------------------------------- plan
+def conditions(labels: Sequence[int], kl: KLSpec | None) -> dict[str, tuple[int, float]]:
+    """Condition name -> (labels, kl_coef)."""
+    out = {f"labels={n}": (n, 0.0) for n in sorted(labels)}
+    if kl is not None:
+        out[f"labels={kl.labels},kl={kl.kl_coef:g}"] = (kl.labels, kl.kl_coef)
+    return out
+
+
+def fit_command(data_stem: Path, labels: int, out: Path, fit: FitSpec, seed: int) -> list[str]:
+    """The ``goodhart rlhf fit`` command line that fits one reward model."""
+    network = {**FitConfig().network, **fit.network}
+    command = [sys.executable, "-m", "goodhart.cli", "rlhf", "fit", str(data_stem), "--out", str(out), "--labels", str(labels),
+               "--epochs", str(fit.epochs), "--ensemble", str(fit.ensemble), "--seed", str(seed), "--no-progress",
+               "--channels", ",".join(map(str, network["channels"])), "--strides", ",".join(map(str, network["strides"])),
+               "--features-dim", str(network["features_dim"])]
+    return command + (["--crop", str(network["crop"])] if network["crop"] is not None else [])
+
+
+def fit_all(jobs: Sequence[tuple[list[str], Path]], workers: int) -> list[str]:
+    """Run the fit commands, ``workers`` at a time, each with one thread and its log beside
+    its model; the errors of those that failed."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    pending, active, errors = list(jobs), [], []
+    while pending or active:
+        while pending and len(active) < workers:
+            command, stem = pending.pop(0)
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            log = stem.with_suffix(".log")
+            with log.open("wb") as handle:
+                active.append((subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env), stem, log))
+        time.sleep(0.2)
+        for entry in list(active):
+            proc, stem, log = entry
+            if proc.poll() is None:
+                continue
+            active.remove(entry)
+            lines = log.read_text(errors="replace").strip().splitlines()
+            if proc.returncode:
+                errors.append(f"{stem}: {exit_error(proc.returncode, log)}")
+            print(f"  {stem}: {lines[-1] if lines else ''}", file=sys.stderr)
+    return errors
+
+
+def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool = False, seeds: list[int] | None = None,
+                         workers: int = 1, source: str = "reproduction") -> tuple[Path, list[str], list[tuple[str, bool]]]:
+    """Collect, fit, train, measure, fit the curves and report; returns the report path, the
+    failed runs and the checks."""
+    started = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = seeds or seed_list(spec.quick.seeds if quick else spec.seeds)
+    label_counts = (spec.quick.labels if quick and spec.quick.labels else spec.labels)
+    kl = spec.quick.kl if quick and spec.quick.kl is not None else spec.kl
+    measure = spec.quick.measure if quick and spec.quick.measure is not None else spec.measure
+    plan = conditions(label_counts, kl)
+    base = read_yaml(Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config)
+    overrides = {**spec.set, **(spec.quick.set if quick else {})}
+    probe = _run_config(base, overrides, {}, seeds[0], source)
+    env_kwargs = dict(probe.env_kwargs)
+    rater = RaterConfig.from_dict(spec.preferences.rater)
+    timings: dict[str, float] = {}
+
+    # 1. preferences, once per seed at the largest label count
+    t0 = time.time()
+    most = max(n for n, _ in plan.values())
+    data = {}
+    for seed in seeds:
+        stem = out / "preferences" / f"seed{seed}"
+        if not stem.with_suffix(".json").exists() or load_dataset(stem).labels.size < most:
+            dataset = collect_preferences(probe.env, env_kwargs, spec.preferences.sources, labels=most, rater=rater, length=spec.preferences.length, seed=seed)
+            save_dataset(dataset, stem)
+        data[seed] = stem
+    timings["collect"] = time.time() - t0
+
+    # 2. reward models, in parallel
+    t0 = time.time()
+    jobs, models = [], {}
+    for n in sorted({n for n, _ in plan.values()}):
+        for seed in seeds:
+            stem = out / "reward_models" / f"labels{n}" / f"seed{seed}"
+            models[(n, seed)] = stem
+            if not model_paths(stem)[1].exists():
+                jobs.append((fit_command(data[seed], n, stem, spec.reward_model, seed), stem))
+    if jobs:
+        print(f"fitting {len(jobs)} reward models ({workers} at a time)", file=sys.stderr)
+        errors = fit_all(jobs, workers)
+        if errors:
+            raise RuntimeError(f"{len(errors)} reward model fit(s) failed; first: {errors[0]}")
+    timings["fit"] = time.time() - t0
+
+    # 3. PPO against each model
+    t0 = time.time()
+    runs = []
+    for condition, (n, kl_coef) in plan.items():
+        for seed in seeds:
+            rm = {"path": str(models[(n, seed)]), "scale": spec.reward_model.scale, "kl_coef": kl_coef, **measure.model_dump()}
+            cfg = _run_config(base, overrides, rm, seed, f"{source} ({condition}, seed {seed})")
+            runs.append(Run(condition, seed, cfg, out / "runs" / condition / f"seed{seed}", extra={"labels": n, "kl_coef": kl_coef}))
+    manifest = Manifest(out, runs)
+    run_all(runs, manifest, out, LocalBackend(workers), max_attempts=2)
+    timings["train"] = time.time() - t0
+    failed = [r.id for r in runs if r.status != "done"]
+    for run in runs:
+        if run.status != "done":
+            print(f"run {run.id} failed after {run.attempts} attempt(s): {run.error}", file=sys.stderr)
+
+    # 4. analysis
+    record = analyse(runs, plan, models)
+    record.update({
+        "name": spec.name, "quick": quick, "seeds": seeds, "env": probe.env, "env_kwargs": env_kwargs,
+        "rater": rater.to_dict(), "sources": spec.preferences.sources, "failed_runs": failed,
+        "seconds": {k: round(v) for k, v in timings.items()},
+    })
+    checks = overoptimization_checks(record, plan)
+    record["checks"] = [{"text": text, "pass": ok} for text, ok in checks]
+    plot(record, out / "overoptimization.png")
+    record["seconds"]["wall"] = round(time.time() - started)
+    write_atomic(out / "results.json", lambda tmp: tmp.write_text(json.dumps(json_safe(record), indent=2)))
+    report = write_overoptimization_report(record, spec, out)
+    for text, ok in checks:
+        print(f"{'PASS' if ok else 'FAIL'}: {text}", file=sys.stderr)
+    return report, failed, checks
+
+
+def _run_config(base: Mapping[str, Any], overrides: Mapping[str, Any], reward_model: Mapping[str, Any], seed: int, source: str):
+    data = json.loads(json.dumps(base))
+    for key, value in {**overrides, "seed": seed}.items():
+        apply_override(data, f"{key}={json.dumps(value)}", source)
+    if reward_model:
+        data["reward_model"] = dict(reward_model)
+    return validate(data, source)
+
+
+# ------------------------------------------------------------------------ analysis
+def read_curve(folder: Path) -> dict[str, np.ndarray]:
+    """A run's measurements (reward_model.csv), one array per column."""
+    import csv
+
+    with (folder / "reward_model.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: np.array([float(r[key]) if r[key] not in ("", "nan") else math.nan for r in rows]) for key in rows[0]}
+
+
+def fit_gao(d: np.ndarray, gain: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``(alpha, beta)`` of ``gain = d (alpha - beta log d)`` over points d > 0."""
+    keep = d > 0
+    d, gain = d[keep], gain[keep]
+    features = np.stack([d, -d * np.log(d)], axis=1)
+    (alpha, beta), *_ = np.linalg.lstsq(features, gain, rcond=None)
+    return float(alpha), float(beta)
+
+
+def gao_peak(alpha: float, beta: float) -> tuple[float, float]:
+    """``(d*, R(d*))`` of the fitted form: d* = exp(alpha / beta - 1), R* = beta d* (beta > 0)."""
+    if beta <= 0:
+        return math.nan, math.nan
+    d_star = math.exp(min(alpha / beta - 1, 50))
+    return d_star, beta * d_star
+
+
+def analyse(runs: Sequence[Run], plan: Mapping[str, tuple[int, float]], models: Mapping) -> dict[str, Any]:
+    """Per condition: the mean curves (d, proxy, true, env score per measurement), per-seed
+    fits, the peak and the final values, with 95 % bootstrap CIs over seeds."""
+    out: dict[str, Any] = {"conditions": {}}
+    for condition, (n, kl_coef) in plan.items():
+        done = [r for r in runs if r.condition == condition and r.status == "done" and (r.folder / "reward_model.csv").exists()]
+        if not done:
+            continue
+        curves = [read_curve(r.folder) for r in done]
+        k = min(len(c["timestep"]) for c in curves)
+        stack = {key: np.array([c[key][:k] for c in curves]) for key in ("timestep", "d", "true_return", "return", "reward_model_return")}
+        gain = stack["true_return"] - stack["true_return"][:, :1]
+        fits = [fit_gao(stack["d"][s], gain[s]) for s in range(len(done))]
+        alphas, betas = [f[0] for f in fits], [f[1] for f in fits]
+        mean_true = stack["true_return"].mean(axis=0)
+        peak = int(np.argmax(mean_true))
+        accuracy = [load_reward_model(models[(n, r.seed)]).meta["accuracy"] for r in done]
+        entry = {
+            "labels": n, "kl_coef": kl_coef, "seeds": [r.seed for r in done],
+            "timestep": stack["timestep"][0].tolist(),
+            "d": stack["d"].tolist(), "true_return": stack["true_return"].tolist(),
+            "proxy_return": stack["reward_model_return"].tolist(), "env_return": stack["return"].tolist(),
+            "peak_index": peak,
+            "peak_true": across_seeds(stack["true_return"][:, peak].tolist()),
+            "peak_d": across_seeds(stack["d"][:, peak].tolist()),
+            "peak_proxy": across_seeds(stack["reward_model_return"][:, peak].tolist()),
+            "final_true": across_seeds(stack["true_return"][:, -1].tolist()),
+            "final_proxy": across_seeds(stack["reward_model_return"][:, -1].tolist()),
+            "final_d": across_seeds(stack["d"][:, -1].tolist()),
+            "initial_true": across_seeds(stack["true_return"][:, 0].tolist()),
+            "drop": across_seeds((stack["true_return"][:, peak] - stack["true_return"][:, -1]).tolist()),
+            "alpha": across_seeds(alphas), "beta": across_seeds(betas),
+            "held_out_accuracy": across_seeds([a["held_out"] for a in accuracy]),
+            "held_out_accuracy_vs_true": across_seeds([a["held_out_vs_true"] for a in accuracy]),
+        }
+        entry["fit_peak_d"], entry["fit_peak_gain"] = gao_peak(entry["alpha"]["mean"], entry["beta"]["mean"])
+        out["conditions"][condition] = entry
+    return out
+
+
+def overoptimization_checks(record: Mapping[str, Any], plan: Mapping[str, tuple[int, float]]) -> list[tuple[str, bool]]:
+    """The expected effects, per condition without a KL penalty, and across label counts."""
+    checks: list[tuple[str, bool]] = []
+    entries = record["conditions"]
+    plain = [c for c, (_, kl) in plan.items() if kl == 0 and c in entries]
+    for condition in plain:
+        e = entries[condition]
+        checks.append((f"{condition}: the proxy (reward model) return at the end exceeds its value at the true return's peak "
+                       f"({e['final_proxy']['mean']:.2f} vs {e['peak_proxy']['mean']:.2f})",
+                       e["final_proxy"]["mean"] > e["peak_proxy"]["mean"]))
+        checks.append((f"{condition}: the final true return is below the peak's 95 % CI "
+                       f"({e['final_true']['mean']:.2f} vs peak {e['peak_true']['mean']:.2f} [{e['peak_true']['ci95'][0]:.2f}, {e['peak_true']['ci95'][1]:.2f}])",
+                       e["final_true"]["mean"] < e["peak_true"]["ci95"][0]))
+        checks.append((f"{condition}: the fitted R(d) turns down: beta > 0 with its 95 % CI above 0 "
+                       f"({e['beta']['mean']:.2f} [{e['beta']['ci95'][0]:.2f}, {e['beta']['ci95'][1]:.2f}])",
+                       e["beta"]["ci95"][0] > 0))
+    for condition, (n, kl) in plan.items():
+        base = f"labels={n}"
+        if kl == 0 or condition not in entries or base not in entries:
+            continue
+        e, without = entries[condition], entries[base]
+        checks.append((f"{condition}: the KL penalty keeps the policy closer to pi_init (final d {e['final_d']['mean']:.2f} vs {without['final_d']['mean']:.2f} without)",
+                       e["final_d"]["mean"] < without["final_d"]["mean"]))
+        checks.append((f"{condition}: the KL penalty ends with more true return ({e['final_true']['mean']:.2f} vs {without['final_true']['mean']:.2f} without; "
+                       f"true return at its best d {e['peak_true']['mean']:.2f})",
+                       e["final_true"]["mean"] > without["final_true"]["mean"]))
+    if len(plain) >= 2:
+        low, high = entries[plain[0]], entries[plain[-1]]
+        checks.append((f"more labels, a higher true peak: {plain[-1]} peaks at {high['peak_true']['mean']:.2f}, {plain[0]} at {low['peak_true']['mean']:.2f}",
+                       high["peak_true"]["mean"] > low["peak_true"]["mean"]))
+    return checks
+
+
+# ---------------------------------------------------------------------------- output
+def plot(record: Mapping[str, Any], path: Path) -> None:
+    """Left: the proxy (reward model) return against d; middle: the true return gained since
+    the initial policy against d, with the fitted R(d); right: peak true return against labels."""
+    from goodhart.experiments.report import _pyplot, _save
+
+    plt = _pyplot()
+    entries = record["conditions"]
+    fig, axes = plt.subplots(1, 3, figsize=(14.5, 4.0))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (condition, e) in enumerate(entries.items()):
+        colour = colours[k % len(colours)]
+        d = np.array(e["d"])
+        proxy, true = np.array(e["proxy_return"]), np.array(e["true_return"])
+        gain = true - true[:, :1]
+        style = "--" if e["kl_coef"] else "-"
+        axes[0].plot(d.mean(0), proxy.mean(0), style, color=colour, marker=".", label=condition)
+        axes[1].scatter(d.reshape(-1), gain.reshape(-1), s=6, color=colour, alpha=0.3)
+        axes[1].plot(d.mean(0), gain.mean(0), style, color=colour, marker=".", label=condition)
+        alpha, beta = e["alpha"]["mean"], e["beta"]["mean"]
+        grid = np.linspace(1e-3, max(d.max(), 1e-2), 100)
+        axes[1].plot(grid, grid * (alpha - beta * np.log(grid)), ":", color=colour, linewidth=1)
+    axes[0].set_xlabel("d = sqrt(KL(pi || pi_init))")
+    axes[0].set_ylabel("proxy: reward model return")
+    axes[0].legend(fontsize=7)
+    axes[1].set_xlabel("d = sqrt(KL(pi || pi_init))")
+    axes[1].set_ylabel("true return gained since pi_init")
+    axes[1].set_title("dots: seeds; dotted: d(alpha - beta log d)", fontsize=8)
+    plain = [(e["labels"], e) for e in entries.values() if not e["kl_coef"]]
+    if plain:
+        labels = [n for n, _ in plain]
+        for key, marker, name in (("peak_true", "o", "true return at its peak"), ("final_true", "x", "final true return")):
+            means = np.array([e[key]["mean"] for _, e in plain])
+            lows = np.array([e[key]["ci95"][0] for _, e in plain])
+            highs = np.array([e[key]["ci95"][1] for _, e in plain])
+            errors = np.nan_to_num(np.vstack([means - lows, highs - means]), nan=0.0).clip(min=0)
+            axes[2].errorbar(labels, means, yerr=errors, marker=marker, capsize=3, label=name)
+        axes[2].set_xscale("log")
+        axes[2].set_xlabel("preference labels")
+        axes[2].set_ylabel("true return")
+        axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _ci(stats: Mapping[str, Any]) -> str:
+    from goodhart.experiments.report import fmt
+
+    return fmt(stats)
+
+
+def write_overoptimization_report(record: Mapping[str, Any], spec: OveroptimizationSpec, out: Path) -> Path:
+    entries = record["conditions"]
+    seconds = record["seconds"]
+    lines = [
+        f"# {spec.name}{' (quick)' if record['quick'] else ''}",
+        "",
+        spec.description.strip(),
+        "",
+        f"Env `{record['env']}` {record['env_kwargs']}; rater {record['rater']}; segments from {', '.join(record['sources'])}. "
+        f"Seeds {record['seeds']}: each has its own preference data, reward models and PPO runs. Cells: mean over seeds [95 % bootstrap CI].",
+        "",
+        "## Expected effects",
+        "",
+        *[f"- {'PASS' if c['pass'] else 'FAIL'}: {c['text']}" for c in record["checks"]],
+        "",
+        "## Per condition",
+        "",
+        "| condition | RM held-out accuracy | vs. true order | true at start | peak true | d at peak | final true | final d | proxy at peak | final proxy | alpha | beta | fitted peak d |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for condition, e in entries.items():
+        lines.append(
+            f"| {condition} | {_ci(e['held_out_accuracy'])} | {_ci(e['held_out_accuracy_vs_true'])} | {_ci(e['initial_true'])} | {_ci(e['peak_true'])} | {_ci(e['peak_d'])} | "
+            f"{_ci(e['final_true'])} | {_ci(e['final_d'])} | {_ci(e['peak_proxy'])} | {_ci(e['final_proxy'])} | {_ci(e['alpha'])} | {_ci(e['beta'])} | {e['fit_peak_d']:.2f} |"
+        )
+    lines += [
+        "",
+        "Peak: the measurement where the mean true return over seeds is highest. alpha, beta: least-squares fits of "
+        "R(d) = d (alpha - beta log d) to each seed's true return minus its initial policy's, against d = sqrt(KL(pi || pi_init)) "
+        "on a fixed set of evaluation states.",
+        "",
+        "![proxy and true return against d](overoptimization.png)",
+        "",
+        f"Wall time {seconds.get('wall', 0)} s: collecting {seconds['collect']} s, fitting reward models {seconds['fit']} s, training and measuring {seconds['train']} s.",
+        "",
+    ]
+    if record["failed_runs"]:
+        lines.append(f"Failed runs: {', '.join(record['failed_runs'])}.\n")
+    write_atomic(out / "report.md", lambda tmp: tmp.write_text("\n".join(lines)))
+    return out / "report.md"

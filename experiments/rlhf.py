@@ -1,0 +1,302 @@
+"""RLHF in a gridworld: collect rated preferences, fit reward models, train PPO against them.
+
+The pieces a user runs alone (``goodhart rlhf collect``, ``goodhart rlhf fit``,
+``goodhart train --reward-model``) and what ``goodhart train`` needs when its config has a
+``reward_model`` section (:class:`RewardModelTraining`):
+
+* the VecEnv's reward becomes the model's (:class:`RewardModelVecEnv`), with an optional KL
+  penalty towards the initial policy;
+* every ``eval_freq`` steps (and at step 0) the run measures ``KL(pi || pi_init)`` on a fixed
+  set of evaluation states (:func:`evaluation_states`) and, on fixed levels, the learned
+  return, the env's own return and the true return, into ``reward_model.csv`` and TensorBoard
+  (``rlhf/...``): the x and y axes of Gao et al.'s over-optimization curves;
+* in the iterated mode, every ``iterated.freq`` steps segments of the current policy are
+  rated and the model is refitted on all labels so far (Christiano et al., 2017); each
+  round's model and dataset are kept in ``reward_model/`` of the run folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from goodhart.agents.model_io import LoadedModel, load_policy
+from goodhart.agents.policies import ModelPolicy, OraclePolicy, Policy, RandomPolicy, run_episodes
+from goodhart.agents.preferences.dataset import DatasetFileError, PreferenceDataset, load_dataset, make_dataset, save_dataset
+from goodhart.agents.preferences.raters import RaterConfig
+from goodhart.agents.preferences.reward_env import KLPenalty, RewardModelVecEnv, kl_to_initial
+from goodhart.agents.preferences.reward_model import (
+    FitConfig,
+    RewardModel,
+    RewardModelError,
+    fit_reward_model,
+    load_reward_model,
+    save_reward_model,
+)
+from goodhart.agents.preferences.segments import EpsilonPolicy, Segments, collect_segments, concatenate
+from goodhart.envs import core_class
+from goodhart.envs.core.vec_env import GridVecEnv
+from goodhart.experiments.config import ConfigError, RunConfig
+from goodhart.experiments.metrics import summarize
+from goodhart.experiments.train import CsvLog
+
+STATE_SEED = 2_000_000  # level seeds of the KL evaluation states: apart from training and evaluation levels
+
+
+# ------------------------------------------------------------------------- sources
+def source_policy(spec: str, env_id: str) -> Policy:
+    """A policy from a source spec ``POLICY[@EPSILON]``: ``random``, ``oracle-<name>`` or a
+    model file, with a share EPSILON of random actions (default 0)."""
+    name, sep, eps = spec.rpartition("@") if "@" in spec else (spec, "", "")
+    try:
+        epsilon = float(eps) if sep else 0.0
+    except ValueError:
+        raise ValueError(f"source {spec!r}: {eps!r} after @ is not a share of random actions in [0, 1]") from None
+    core = core_class(env_id)
+    if name == "random":
+        policy: Policy = RandomPolicy()
+    elif name.startswith("oracle-"):
+        if name[len("oracle-"):] not in core.ORACLES:
+            raise ValueError(f"source {spec!r}: {env_id} has no oracle {name[len('oracle-'):]!r}; its oracles: {list(core.ORACLES)}")
+        policy = OraclePolicy(name[len("oracle-"):])
+    else:
+        loaded = load_policy(name)
+        if loaded.env_id != env_id:
+            raise ValueError(f"source {spec!r}: a policy of {loaded.env_id}, not {env_id}")
+        policy = ModelPolicy(loaded, name=Path(name).name)
+    return EpsilonPolicy(policy, epsilon)
+
+
+def default_sources(env_id: str) -> list[str]:
+    """Random actions and every oracle of the env with a share 0.1 and 0.3 of random actions:
+    segments from poor to good, of the intended target and of the proxy."""
+    oracles = core_class(env_id).ORACLES
+    return ["random", *(f"oracle-{name}@{eps}" for name in oracles for eps in (0.1, 0.3))]
+
+
+def collect_pool(env_id: str, env_kwargs: Mapping[str, Any], sources: Sequence[str], count: int, length: int, seed: int) -> Segments:
+    """``count`` segments split equally among ``sources`` (repeat one to weight it), each
+    source on its own level seeds."""
+    if not sources:
+        raise ValueError("give at least one source policy")
+    policies = [source_policy(spec, env_id) for spec in sources]
+    shares = np.diff(np.linspace(0, count, len(policies) + 1).round().astype(int))
+    pools = [
+        collect_segments(policy, env_id, env_kwargs, count=int(n), length=length, seed=seed + 10_000 * k)
+        for k, (policy, n) in enumerate(zip(policies, shares))
+        if n > 0
+    ]
+    return concatenate(pools)
+
+
+def collect_preferences(
+    env_id: str,
+    env_kwargs: Mapping[str, Any],
+    sources: Sequence[str],
+    *,
+    labels: int,
+    rater: RaterConfig,
+    length: int = 20,
+    segments: int | None = None,
+    seed: int = 0,
+) -> PreferenceDataset:
+    """Segments of ``sources`` (a pool of ``segments``, default ``2 * labels``: every pair
+    fresh), ``labels`` random pairs of them, labelled by ``rater``."""
+    core = core_class(env_id)
+    rater.check_env(core.OVERSIGHT_REGIONS, core.SALIENT_EVENT, env_id)
+    pool = collect_pool(env_id, env_kwargs, sources, segments or 2 * labels, length, seed)
+    info = {"seed": seed, "source_specs": list(sources)}
+    return make_dataset(pool, labels, rater, seed, env_id, env_kwargs, info)
+
+
+# ----------------------------------------------------------------- measurements
+def evaluation_states(env_id: str, env_kwargs: Mapping[str, Any], count: int, seed: int = STATE_SEED) -> np.ndarray:
+    """A fixed set of ``count`` observations on which to measure ``KL(pi || pi_init)``: the
+    states visited by the env's reference policies (random, and each oracle with a share 0.2
+    of random actions), equally, on level seeds from ``seed``; the same for every run of the
+    env and knobs."""
+    sources = ["random", *(f"oracle-{name}@0.2" for name in core_class(env_id).ORACLES)]
+    length = 20
+    pool = collect_pool(env_id, env_kwargs, sources, math.ceil(count / length) + len(sources), length, seed)
+    rows = np.flatnonzero(pool.mask.reshape(-1))
+    chosen = np.sort(np.random.default_rng(seed).choice(rows, size=min(count, len(rows)), replace=False))
+    seg, t = np.divmod(chosen, pool.length)
+    obs = pool.obs[seg, t]
+    return np.unpackbits(obs, axis=-1, count=pool.obs_shape[-1]) if pool.packed else obs
+
+
+def open_reward_model(path: str | Path, env_id: str, obs_shape: tuple[int, ...], source: str) -> RewardModel:
+    """Load a reward model and check it fits the env; one ConfigError line otherwise."""
+    try:
+        model = load_reward_model(path)
+        model.check_env(env_id, obs_shape, f"{source}: {path}")
+    except RewardModelError as err:
+        raise ConfigError(str(err)) from None
+    return model
+
+
+class RewardModelTraining:
+    """What ``goodhart train`` adds for a config with a ``reward_model`` section: the wrapped
+    env (:attr:`env`), the frozen initial policy (:meth:`attach`) and the callbacks."""
+
+    def __init__(self, cfg: RunConfig, folder: Path) -> None:
+        spec = cfg.reward_model
+        assert spec is not None
+        self.cfg, self.spec, self.folder = cfg, spec, folder
+        obs_shape = core_class(cfg.env)(1, **cfg.env_kwargs).observation_shape
+        self.model = open_reward_model(spec.path, cfg.env, tuple(obs_shape), "reward_model.path")
+        self.env: RewardModelVecEnv | None = None
+        self.dataset: PreferenceDataset | None = None
+        if spec.iterated is not None:
+            try:
+                self.dataset = load_dataset(spec.iterated.dataset)
+            except DatasetFileError as err:
+                raise ConfigError(f"reward_model.iterated.dataset: {err}") from None
+            if self.dataset.env_id != cfg.env:
+                raise ConfigError(f"reward_model.iterated.dataset: {spec.iterated.dataset} holds segments of {self.dataset.env_id}, not {cfg.env}")
+        self.initial = None
+
+    def wrap(self, venv: GridVecEnv) -> RewardModelVecEnv:
+        """The training VecEnv with the reward model's reward."""
+        self.env = RewardModelVecEnv(venv, self.model, self.spec.scale)
+        return self.env
+
+    def attach(self, model) -> None:
+        """Keep a frozen copy of ``model``'s policy as built (before any resume): the
+        initial policy of the KL penalty and of the KL measurements."""
+        self.initial = copy.deepcopy(model.policy)
+        self.initial.set_training_mode(False)
+        for parameter in self.initial.parameters():
+            parameter.requires_grad_(False)
+
+    def callbacks(self, resumed_at: int | None) -> list[BaseCallback]:
+        callbacks: list[BaseCallback] = []
+        if self.spec.kl_coef > 0:
+            callbacks.append(KLPenalty(self.initial, self.spec.kl_coef))
+        if self.spec.iterated is not None:
+            callbacks.append(IteratedRefit(self, resumed_at))
+        if self.spec.eval_freq:
+            callbacks.append(OveroptimizationMonitor(self, resumed_at))
+        return callbacks
+
+    def measure(self, policy, timestep: int, states: np.ndarray) -> dict[str, Any]:
+        """KL to the initial policy on ``states`` and the mean outcomes of ``eval_episodes``
+        episodes on the eval levels (first eval distribution), with the learned return."""
+        cfg = self.cfg
+        kl = kl_to_initial(policy, self.initial, states)
+        live = LoadedModel(policy=policy, config=cfg.model_dump(mode="json"), env_id=cfg.env)
+        outcomes = run_episodes(
+            ModelPolicy(live, deterministic=cfg.eval.deterministic), cfg.env, cfg.env_kwargs,
+            distribution=cfg.eval.distributions[0], episodes=self.spec.eval_episodes, level_seed=cfg.eval.level_seed,
+            wrap=lambda env: RewardModelVecEnv(env, self.env.model, self.spec.scale),
+        )
+        return {"timestep": timestep, "kl": kl, "d": math.sqrt(max(kl, 0.0)), **summarize(outcomes, core_class(cfg.env))}
+
+
+class OveroptimizationMonitor(BaseCallback):
+    """Measures (:meth:`RewardModelTraining.measure`) at step 0 and every ``eval_freq``
+    steps, between rollouts, into ``reward_model.csv`` and TensorBoard ``rlhf/...``."""
+
+    def __init__(self, setup: RewardModelTraining, resumed_at: int | None) -> None:
+        super().__init__()
+        self.setup = setup
+        self.log = CsvLog(setup.folder / "reward_model.csv", resumed_at)
+        freq = setup.spec.eval_freq
+        self.next = 0 if resumed_at is None else (resumed_at // freq + 1) * freq
+        cfg = setup.cfg
+        self.states = evaluation_states(cfg.env, {k: v for k, v in cfg.env_kwargs.items() if k != "distribution"}, setup.spec.eval_states)
+
+    def _measure(self) -> None:
+        self.model.policy.set_training_mode(False)
+        row = self.setup.measure(self.model.policy, self.num_timesteps, self.states)
+        for key in ("kl", "d", "true_return", "return", "reward_model_return"):
+            self.logger.record(f"rlhf/{key}", row[key])
+        self.log.write([row])
+
+    def _on_training_start(self) -> None:
+        if self.num_timesteps >= self.next:
+            self._measure()
+            self.next = self.num_timesteps + self.setup.spec.eval_freq
+
+    def _on_rollout_start(self) -> None:
+        if self.num_timesteps >= self.next:
+            self._measure()
+            self.next += self.setup.spec.eval_freq
+
+    def _on_training_end(self) -> None:
+        if self.num_timesteps > self.next - self.setup.spec.eval_freq:
+            self._measure()
+
+    def _on_step(self) -> bool:
+        return True
+
+
+class IteratedRefit(BaseCallback):
+    """Every ``iterated.freq`` steps: ``iterated.labels`` pairs of segments of the current
+    policy, rated by the dataset's rater, added to the dataset; the model refitted from its
+    current weights for ``iterated.epochs`` epochs; both saved as ``reward_model/step_<n>``.
+    Each round is seeded by the run's seed and the step, so a resumed run repeats it."""
+
+    def __init__(self, setup: RewardModelTraining, resumed_at: int | None) -> None:
+        super().__init__()
+        self.setup = setup
+        spec = setup.spec.iterated
+        self.freq = spec.freq
+        self.folder = setup.folder / "reward_model"
+        restored = self._restore(resumed_at) if resumed_at else None
+        # the nominal schedule (freq, 2 freq, ...) after the restored round; a round lost with
+        # its process is redone at once
+        self.next = self.freq if restored is None else (restored // self.freq + 1) * self.freq
+
+    def _restore(self, step: int) -> int | None:
+        """Load the newest round saved at or before ``step``; its step (None: none)."""
+        rounds = sorted(int(p.stem.split("_")[1]) for p in self.folder.glob("step_*.json") if not p.stem.endswith("_data"))
+        done = [r for r in rounds if r <= step]
+        if not done:
+            return None
+        last = self.folder / f"step_{done[-1]:012d}"
+        self.setup.dataset = load_dataset(f"{last}_data")
+        self.setup.env.set_model(load_reward_model(last))
+        return done[-1]
+
+    def _on_rollout_start(self) -> None:
+        if self.num_timesteps < self.next:
+            return
+        setup, spec, cfg = self.setup, self.setup.spec.iterated, self.setup.cfg
+        step = self.num_timesteps
+        live = LoadedModel(policy=self.model.policy, config=cfg.model_dump(mode="json"), env_id=cfg.env)
+        dataset = setup.dataset
+        segments = collect_segments(
+            ModelPolicy(live, name="policy"), cfg.env, cfg.env_kwargs, count=2 * spec.labels,
+            length=dataset.segments.length, seed=cfg.seed * 1_000_003 + step,
+        )
+        dataset = dataset.add(segments, np.random.default_rng([cfg.seed, step]), spec.labels)
+        fitted = fit_reward_model(dataset, refit_config(setup.env.model, spec.epochs, cfg.seed + step), initial=setup.env.model)
+        stem = self.folder / f"step_{step:012d}"
+        save_dataset(dataset, f"{stem}_data")
+        save_reward_model(fitted, stem)
+        setup.dataset = dataset
+        setup.env.set_model(fitted)
+        self.logger.record("rlhf/labels", len(dataset))
+        self.logger.record("rlhf/held_out_accuracy", fitted.meta["accuracy"]["held_out"])
+        self.next += self.freq
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def refit_config(model: RewardModel, epochs: int, seed: int) -> FitConfig:
+    """The fit settings of ``model``, with ``epochs`` and ``seed``."""
+    fit = model.meta.get("fit", {})
+    return FitConfig(
+        network=model.meta["network"], ensemble=len(model.nets), epochs=epochs, batch_size=fit.get("batch_size", 32),
+        learning_rate=fit.get("learning_rate", 1e-3), weight_decay=fit.get("weight_decay", 1e-4),
+        val_fraction=fit.get("val_fraction", 0.2), seed=seed,
+    )
+
