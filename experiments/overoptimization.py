@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from goodhart.agents.model_io import json_safe, model_paths, write_atomic
+from goodhart.agents.files import json_safe, write_atomic
+from goodhart.agents.model_io import model_paths
 from goodhart.agents.preferences.dataset import load_dataset, save_dataset
 from goodhart.agents.preferences.raters import RaterConfig
 from goodhart.agents.preferences.reward_model import FitConfig, load_reward_model
