@@ -135,9 +135,9 @@ def open_reward_model(path: str | Path, env_id: str, obs_shape: tuple[int, ...],
     """Load a reward model and check it fits the env; one ConfigError line otherwise."""
     try:
         model = load_reward_model(path)
-        model.check_env(env_id, obs_shape, f"{source}: {path}")
+        model.check_env(env_id, obs_shape, str(path))
     except RewardModelError as err:
-        raise ConfigError(str(err)) from None
+        raise ConfigError(f"{source}: {err}") from None
     return model
 
 
