@@ -117,7 +117,7 @@ def evaluate(
     from goodhart.agents.model_io import ModelFileError
     from goodhart.experiments.evaluate import EvaluationError, resolve_subjects, write_results
     from goodhart.experiments.evaluate import evaluate as run_evaluation
-    from goodhart.experiments.report import write_report
+    from goodhart.experiments.report import summary, write_report
 
     try:
         subjects = resolve_subjects(policies, env, deterministic)
@@ -126,6 +126,7 @@ def evaluate(
         fail(str(err))
     write_results(record, out)
     report = write_report(record, out, f"Evaluation on {record['env']}")
+    typer.echo(summary(record))
     typer.echo(f"report: {report}")
 
 

@@ -182,6 +182,7 @@ class LoopRace(GridCore):
     ORACLES = ("racer", "farmer")
     DEFAULT_MAX_STEPS = 200
     INTENDED_NAME, PROXY_NAME = "finish", "targets"
+    UNITS = {"true_return": "laps", "laps": "laps", "score": "points"}
     TARGET_COLOURS = {"proxy": COLOURS["target"]}
     HEADLINE = ("score", "finished", "true_return")
     PROXY_RETURN = "score"  # the game's score, also when the policy was trained on progress

@@ -4,15 +4,24 @@ Every policy (a trained model, every seed of a run, or a reference policy) plays
 levels: for a distribution, episode ``j`` of copy ``i`` is the level drawn from seed
 ``level_seed + i``, whatever the policy does. Results are written atomically:
 
-    results.json   per policy, distribution and metric: mean, 95 % CI, IQM, per-seed values
+    results.json   per policy, distribution and metric: mean, interval, IQM, per-seed values
     results.csv    tidy: one row per policy x seed x distribution x metric
-    report.md      tables (written by goodhart.experiments.report)
+    report.md      the result in words, then tables (written by goodhart.experiments.report)
     *.png          plots
+
+Besides the metrics of each distribution, a trained policy whose every seed has a run folder
+with training episodes gets the pseudo-distribution ``training``: numbers read off its training curves (the true
+return's peak and final value, the proxy's; see :mod:`goodhart.experiments.curves`), which
+reproduction checks read like any metric. Each policy's record also says what it was trained
+on (``trained_on``) and which metrics were equal in every one of its episodes
+(``identical``; ``constant``: the metrics that never changed), so that reports show a column
+that is another one by construction only once.
 """
 
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 from collections.abc import Sequence
@@ -24,8 +33,9 @@ from goodhart.agents.files import nan_for_null, write_atomic, write_json
 from goodhart.agents.model_io import load_policy, model_paths
 from goodhart.agents.policies import ModelPolicy, Policy, reference_policies, run_episodes
 from goodhart.envs import core_class
+from goodhart.experiments.curves import TRAINING, has_episodes, training_curves, training_metrics
 from goodhart.experiments.defaults import EVAL_LEVEL_SEED
-from goodhart.experiments.metrics import across_seeds, episode_ratios, ratio
+from goodhart.experiments.metrics import across_seeds, episode_ratios, ratio, same_columns
 
 
 class EvaluationError(ValueError):
@@ -42,12 +52,12 @@ class Subject:
     env_kwargs: dict[str, Any]
     seeds: dict[int, Policy]
     source: str = ""
-    runs: list[Path] = field(default_factory=list)  # run folders, for training curves
+    runs: dict[int, Path] = field(default_factory=dict)  # seed -> run folder, for training curves
 
 
 def trained_subject(name: str, folders_or_models: Sequence[Path], deterministic: bool) -> Subject:
     seeds: dict[int, Policy] = {}
-    env_id, env_kwargs, runs = None, None, []
+    env_id, env_kwargs, runs = None, None, {}
     for index, path in enumerate(folders_or_models):
         loaded = load_policy(Path(path) / "model" if Path(path).is_dir() else path)
         kwargs = {k: v for k, v in loaded.config.get("env_kwargs", {}).items() if k != "distribution"}
@@ -58,7 +68,7 @@ def trained_subject(name: str, folders_or_models: Sequence[Path], deterministic:
         seed = int(loaded.config.get("seed", index))
         seeds[seed] = ModelPolicy(loaded, deterministic=deterministic, name=name)
         if Path(path).is_dir():
-            runs.append(Path(path))
+            runs[seed] = Path(path)
     return Subject(name, "trained", env_id, env_kwargs, seeds, source=str(folders_or_models[0]), runs=runs)
 
 
@@ -106,6 +116,20 @@ def resolve_subjects(specs: Sequence[str], env_id: str | None, deterministic: bo
     return [s if isinstance(s, Subject) else reference_subject(s, env_id, env_kwargs or {}) for s in resolved]
 
 
+def trained_on(subject: Subject) -> str | None:
+    """The reward a trained policy was trained on, in words: ``reward=<value>`` where the env
+    has a ``reward`` knob (its default if the config left it out), else "the env's reward";
+    None for reference policies."""
+    if subject.kind != "trained":
+        return None
+    if "reward" in subject.env_kwargs:
+        return f"reward={subject.env_kwargs['reward']}"
+    knob = inspect.signature(core_class(subject.env_id)).parameters.get("reward")
+    if knob is not None and knob.default is not inspect.Parameter.empty:
+        return f"reward={knob.default} (the default)"
+    return "the env's reward"
+
+
 def evaluate(
     subjects: Sequence[Subject],
     distributions: Sequence[str],
@@ -118,6 +142,8 @@ def evaluate(
     for dist in distributions:
         if dist not in core.DISTRIBUTIONS:
             raise EvaluationError(f"distribution {dist!r} is not one of {env_id}'s: {list(core.DISTRIBUTIONS)}")
+    if TRAINING in core.DISTRIBUTIONS:
+        raise EvaluationError(f"{env_id} has a distribution named {TRAINING!r}, the name of the training curves' numbers in a record")
     record: dict[str, Any] = {
         "env": env_id,
         "distributions": list(distributions),
@@ -125,15 +151,27 @@ def evaluate(
         "level_seed": level_seed,
         "capability": core.CAPABILITY,
         "preference": core.PREFERENCE,
+        "flags": [],
         "policies": {},
     }
     for subject in subjects:
-        entry: dict[str, Any] = {"kind": subject.kind, "source": subject.source, "seeds": sorted(subject.seeds), "env_kwargs": subject.env_kwargs, "runs": [str(r) for r in subject.runs], "metrics": {}}
+        seeds = sorted(subject.seeds)
+        entry: dict[str, Any] = {
+            "kind": subject.kind,
+            "source": subject.source,
+            "trained_on": trained_on(subject),
+            "seeds": seeds,
+            "env_kwargs": subject.env_kwargs,
+            "runs": [str(subject.runs[s]) for s in seeds if s in subject.runs],
+            "metrics": {},
+        }
+        played: list[dict[str, Any]] = []
         for dist in distributions:
             per_seed: dict[str, list[float]] = {}
             episodes_of: dict[str, tuple] = {}
-            for seed in sorted(subject.seeds):
+            for seed in seeds:
                 outcomes = run_episodes(subject.seeds[seed], env_id, subject.env_kwargs, distribution=dist, episodes=episodes, level_seed=level_seed)
+                played += outcomes
                 for metric, (num, den) in episode_ratios(outcomes, core).items():
                     per_seed.setdefault(metric, []).append(ratio(num, den))
                     episodes_of[metric] = (num, den)
@@ -141,6 +179,12 @@ def evaluate(
                 metric: across_seeds(values, episodes_of[metric] if len(values) == 1 else None)
                 for metric, values in per_seed.items()
             }
+        entry["identical"], entry["constant"] = same_columns(played)
+        record["flags"] = sorted(set(record["flags"]) | {k for k, v in played[0].items() if isinstance(v, bool)})
+        if subject.runs and set(subject.runs) == set(seeds) and all(has_episodes(r) for r in subject.runs.values()):
+            curves = training_curves([subject.runs[s] for s in seeds], core.PROXY_RETURN)
+            entry["training_curves"] = curves
+            entry["metrics"][TRAINING] = training_metrics(curves)
         record["policies"][subject.name] = entry
     return record
 
@@ -171,4 +215,6 @@ def read_results(out: Path) -> dict[str, Any]:
     record = json.loads((out / "results.json").read_text())
     for entry in record["policies"].values():
         entry["metrics"] = nan_for_null(entry["metrics"])
+        if "training_curves" in entry:
+            entry["training_curves"] = nan_for_null(entry["training_curves"])
     return record

@@ -1,187 +1,292 @@
-"""Reports of evaluation results: Markdown tables and matplotlib plots.
+"""Reports of evaluation results: the finding in numbers, then the tables, and the plots.
 
-Plots: ``bars.png`` (train vs. shifted per policy, with 95 % CIs), ``curves.png`` (the
-Goodhart curve: proxy and true return over training, per trained policy), and for sweeps
-``knob.png`` (metrics against the swept knob).
+``report.md`` opens with the result stated in numbers: whether the expected effects hold (a
+reproduction), then for each trained policy its env's ``HEADLINE`` metrics on every
+distribution against the reference policies, and what its training curves did; for a knob
+sweep, the metrics against the knob and the recovery statistic instead. Everything is read
+from the results record and the env's hooks. Then: the policies and what each was trained on,
+each expected effect with its measured value and threshold, a table per distribution, the
+training-curve numbers, per-seed values, and what the intervals are. ``summary`` is the short
+table ``goodhart evaluate`` prints. The plots are drawn by :mod:`goodhart.experiments.plots`.
 """
 
 from __future__ import annotations
 
-import csv
-import math
-import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from goodhart.agents.files import write_atomic
-from goodhart.envs import core_class
+from goodhart.experiments.columns import columns, core_of, fmt, headline, is_rate, label, number, own_reward_equals, share, steps, unit, words
+from goodhart.experiments.curves import FINAL_SHARE, TRAINING
+from goodhart.experiments.metrics import MIN_SEEDS_FOR_CI
+from goodhart.experiments.plots import bar_plot, curve_plot, knob_plot
 
-HEADLINE = ("capability", "preference", "true_return", "return")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+Checks = Sequence[tuple[str, bool]]  # (the check's line with its measured value, whether it holds)
 
 
-def fmt(stats: Mapping[str, Any]) -> str:
-    """``mean [low, high]`` with two decimals (``n/a`` where undefined)."""
-    mean, (low, high) = stats["mean"], stats["ci95"]
-    if math.isnan(mean):
-        return "n/a"
-    if math.isnan(low):
-        return f"{mean:.2f}"
-    return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+def _trained(record: Mapping[str, Any]) -> list[str]:
+    return [n for n, e in record["policies"].items() if e["kind"] == "trained"]
 
 
-def metric_columns(record: Mapping[str, Any]) -> list[str]:
-    """The headline metrics, then the env's own outcome metrics (no step counts)."""
-    core = core_class(record["env"])
-    own = [m for m in core.OUTCOMES if not m.startswith("steps_to_") and m not in (core.CAPABILITY,)]
-    return [*HEADLINE, *own]
+def _references(record: Mapping[str, Any]) -> list[str]:
+    return [n for n, e in record["policies"].items() if e["kind"] != "trained"]
 
 
-def markdown(record: Mapping[str, Any], title: str, checks: Sequence[tuple[str, bool]] = ()) -> str:
-    core = core_class(record["env"])
+def _seeds(entry: Mapping[str, Any]) -> str:
+    n = len(entry["seeds"])
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
+def _value(record: Mapping[str, Any], metric: str, stats: Mapping[str, Any]) -> str:
+    """``0.63 [0.61, 0.65] of episodes``, ``174.95 [...] points per episode``."""
+    return f"{fmt(stats)} {unit(record, metric)}"
+
+
+def _against(record: Mapping[str, Any], dist: str, metric: str) -> str:
+    refs = [f"{n} {number(record['policies'][n]['metrics'][dist][metric]['mean'])}" for n in _references(record)]
+    return f" (against {', '.join(refs)})" if refs else ""
+
+
+def policy_sentences(record: Mapping[str, Any], name: str, compare: bool = True) -> list[str]:
+    """Bullets: the headline metrics of ``name`` on each distribution (with the reference
+    policies' means), and its training curves' peak and end."""
+    core, entry = core_of(record), record["policies"][name]
+    lines = []
+    for dist in record["distributions"]:
+        parts = []
+        for metric in headline(record):
+            stats = entry["metrics"][dist][metric]
+            verb = "in " if is_rate(record, metric) else ""
+            parts.append(f"{words(core, metric)} {verb}{_value(record, metric, stats)}" + (_against(record, dist, metric) if compare else ""))
+        lines.append(f"  - on `{dist}` levels: " + "; ".join(parts) + ".")
+    training = entry["metrics"].get(TRAINING)
+    if training:
+        true_unit = core.UNITS.get("true_return", "")
+        peak, final, fraction = (training[k] for k in ("true_return_peak", "true_return_final", "true_return_final_over_peak"))
+        text = (
+            f"  - during training (mean curve of {_seeds(entry)}): the true return peaked at {fmt(peak)}{' ' + true_unit if true_unit else ''} "
+            f"at {steps(training['true_return_peak_step']['mean'])} steps and ended at {fmt(final)} over the last "
+            f"{share(FINAL_SHARE)} of training, {fmt(fraction)} of its peak"
+        )
+        if entry["training_curves"]["proxy_is_true"]:
+            text += "; the proxy is the true return here."
+        else:
+            text += (
+                f"; the proxy ({core.PROXY_RETURN}) went from {fmt(training['proxy_return_at_true_peak'])} at that peak "
+                f"to {fmt(training['proxy_return_final'])} at the end."
+            )
+        lines.append(text)
+    return lines
+
+
+def knob_sentences(record: Mapping[str, Any]) -> list[str]:
+    """The knob's metrics at every tested value, and the recovery statistic."""
+    core, knob = core_of(record), record["knob"]
+    order = sorted(knob["values"], key=lambda c: knob["values"][c])
+    lines = [f"Against the {knob['label']}:", ""]
+    for dist, metric in knob["metrics"]:
+        points = []
+        for k, cond in enumerate(order):
+            stats = record["policies"][cond]["metrics"][dist][metric]
+            shown = fmt(stats) if k in (0, len(order) - 1) else number(stats["mean"])
+            points.append(f"{shown} at {knob['values'][cond]:g}")
+        lines.append(f"- `{dist}` {words(core, metric)}: " + ", ".join(points) + _against(record, dist, metric) + ".")
+    recovery = knob.get("recovery")
+    if recovery:
+        lines += ["", recovery_sentence(record)]
+    return lines
+
+
+def recovery_sentence(record: Mapping[str, Any]) -> str:
+    core, knob = core_of(record), record["knob"]
+    r = knob["recovery"]
+    what = f"`{r['distribution']}` {words(core, r['metric'])}"
+    text = (
+        f"**Recovery:** the smallest {knob['label']} at which {what} recovers at least half of the distance from the "
+        f"{knob['values'][r['baseline']]:g} condition's {number(r['baseline_mean'])} to {r['target']:g} (that is, reaches "
+        f"{number(r['halfway'])}): "
+    )
+    if r["recovered_at"] is None:
+        best = r["best"]
+        return text + f"**none of the tested values** (the closest: {number(best['mean'])} at {best['value']:g})."
+    return text + f"**{r['recovered_at']:g}** ({number(r['recovered_mean'])})."
+
+
+def opening(record: Mapping[str, Any], checks: Checks) -> list[str]:
+    """``## Result``: the finding in numbers."""
+    lines = ["## Result", ""]
+    if checks:
+        held = sum(ok for _, ok in checks)
+        if held == len(checks):
+            lines.append(f"All {len(checks)} expected effects hold (see below).")
+        else:
+            failed = "; ".join(text.split(" — ")[0] for text, ok in checks if not ok)
+            lines.append(f"{held} of {len(checks)} expected effects hold; not: {failed}.")
+        lines.append("")
+    if record.get("knob"):
+        return lines + knob_sentences(record) + [""]
+    trained = _trained(record)
+    for name in trained or list(record["policies"]):
+        entry = record["policies"][name]
+        about = f"trained on {entry['trained_on']}, {_seeds(entry)}" if entry["kind"] == "trained" else "reference policy"
+        lines.append(f"- **{name}** ({about}):")
+        lines += policy_sentences(record, name, compare=bool(trained))
+    return lines + [""]
+
+
+def policies_section(record: Mapping[str, Any]) -> list[str]:
+    """Who played, and what each trained policy was trained on."""
+    core = core_of(record)
+    shown = [m for _, column in columns(record) for m in column]
+    lines = ["## Policies", ""]
+    for name, entry in record["policies"].items():
+        if entry["kind"] == "trained":
+            same = " and ".join(words(core, m) for m in own_reward_equals(record, name, shown))
+            if core.PROXY_RETURN == "return":
+                equals = "; its reward is the env's proxy" + (f", equal to {same} in every evaluated episode" if same else "")
+            else:
+                equals = f"; its reward equalled {same} in every evaluated episode" if same else ""
+            lines.append(f"- **{name}**: trained on {entry['trained_on']}{equals}; {_seeds(entry)} ({', '.join(map(str, entry['seeds']))}); `{entry['source']}`")
+        else:
+            what = "uniformly random actions" if name == "random" else f"the env's scripted `{name.removeprefix('oracle-')}` policy"
+            lines.append(f"- **{name}**: reference, {what}")
+    return lines + [""]
+
+
+def intervals_note(record: Mapping[str, Any]) -> list[str]:
+    used = {s.get("interval", "none") for e in record["policies"].values() for d in e["metrics"].values() for s in d.values()}
     lines = [
-        f"# {title}",
+        "## How to read the numbers",
         "",
-        f"Environment `{record['env']}`; {record['episodes']} episodes per distribution on fixed levels "
-        f"(level seed {record['level_seed']}), the same for every policy. Cells: mean over training seeds "
-        "[95 % bootstrap CI]; one seed: CI over episodes.",
-        "",
-        f"- **capability**: rate of `{core.CAPABILITY}` (reached the intended target or its proxy).",
-        f"- **preference**: rate of `{core.PREFERENCE}` among the capable episodes (the intended target rather than the proxy).",
-        "- **true_return** is the true objective, **return** the proxy reward.",
+        f"Each policy plays the same {record['episodes']} fixed levels per distribution (level seed {record['level_seed']}). "
+        "A cell is the mean over training seeds (for a reference policy: over its episodes) with an interval:",
         "",
     ]
+    text = {
+        "seeds": f"`[low, high]` with >= {MIN_SEEDS_FOR_CI} training seeds: a 95 % percentile bootstrap CI over the seeds (2000 resamples of the seeds' values): how far the mean could move with other training seeds",
+        "range": "`(range low, high)` with 2 training seeds: their two values; a bootstrap over two values only gives back their range, so no CI is claimed",
+        "episodes": "`[low, high]` with one seed or a reference policy: a 95 % bootstrap CI over the evaluation episodes: level-sampling noise only, not the variation between training runs",
+    }
+    lines += [f"- {line}." for kind, line in text.items() if kind in used]
+    core = core_of(record)
+    lines += [
+        "",
+        f"**capability**: the rate of `{core.CAPABILITY}` (reached the {core.INTENDED_NAME} or the {core.PROXY_NAME}); "
+        f"**preference**: the rate of `{core.PREFERENCE}` among the capable episodes (the {core.INTENDED_NAME} rather than the {core.PROXY_NAME}). "
+        f"**proxy** is the env's own proxy (`{core.PROXY_RETURN}`) whatever a policy was trained on; **own reward** the reward a policy was trained on. "
+        "Columns that were equal in every episode are shown once, headed with all their names.",
+        "",
+    ]
+    return lines
+
+
+def distribution_tables(record: Mapping[str, Any]) -> list[str]:
+    shown = columns(record)
+    lines = []
+    for dist in record["distributions"]:
+        lines += [f"## Distribution `{dist}`", "", "| policy | seeds | " + " | ".join(h for h, _ in shown) + " |", "|---" * (len(shown) + 2) + "|"]
+        for name, entry in record["policies"].items():
+            metrics = entry["metrics"][dist]
+            cells = [fmt(metrics[column[0]]) if column[0] in metrics else "" for _, column in shown]
+            lines.append(f"| {name} | {len(entry['seeds']) if entry['kind'] == 'trained' else '-'} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+TRAINING_COLUMNS = (
+    ("true return: peak", "true_return_peak"),
+    ("at step", "true_return_peak_step"),
+    (f"final (last {share(FINAL_SHARE)})", "true_return_final"),
+    ("final / peak", "true_return_final_over_peak"),
+    ("proxy at the true peak", "proxy_return_at_true_peak"),
+    ("proxy final", "proxy_return_final"),
+    ("proxy rise after the true peak", "proxy_return_rise_after_true_peak"),
+)
+
+
+def training_table(record: Mapping[str, Any]) -> list[str]:
+    names = [n for n in _trained(record) if TRAINING in record["policies"][n]["metrics"]]
+    if not names:
+        return []
+    core = core_of(record)
+    lines = [
+        "## Training curves",
+        "",
+        f"Read off the mean training curve over seeds (episodes binned in {len(record['policies'][names[0]]['training_curves']['steps'])} "
+        f"equal windows of steps; `final`: the last {share(FINAL_SHARE)} of training); checks read them as distribution `{TRAINING}`. "
+        f"Proxy: `{core.PROXY_RETURN}`.",
+        "",
+        "| policy | seeds | " + " | ".join(h for h, _ in TRAINING_COLUMNS) + " |",
+        "|---" * (len(TRAINING_COLUMNS) + 2) + "|",
+    ]
+    for name in names:
+        entry = record["policies"][name]
+        stats = entry["metrics"][TRAINING]
+        cells = [steps(stats[m]["mean"]) if m.endswith("_step") else fmt(stats[m]) for _, m in TRAINING_COLUMNS]
+        lines.append(f"| {name} | {len(entry['seeds'])} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def per_seed_table(record: Mapping[str, Any]) -> list[str]:
+    metrics = list(dict.fromkeys(["capability", "preference", *headline(record)]))
+    lines = ["## Per-seed values", "", "| policy | distribution | metric | per seed | IQM |", "|---|---|---|---|---|"]
+    core = core_of(record)
+    for name in _trained(record):
+        entry = record["policies"][name]
+        rows = [(dist, m) for dist in record["distributions"] for m in metrics]
+        rows += [(TRAINING, m) for _, m in TRAINING_COLUMNS if TRAINING in entry["metrics"]]
+        for dist, metric in rows:
+            stats = entry["metrics"][dist][metric]
+            show = steps if metric.endswith("_step") else number
+            values = ", ".join(show(v) for v in stats["per_seed"])
+            lines.append(f"| {name} | {dist} | {label(core, metric) if dist != TRAINING else metric} | {values} | {show(stats['iqm'])} |")
+    return lines + [""]
+
+
+def markdown(record: Mapping[str, Any], title: str, checks: Checks = (), about: str = "") -> str:
+    lines = [f"# {title}", ""] + ([about.strip(), ""] if about else [])
+    lines += opening(record, checks)
+    lines += policies_section(record)
     if checks:
         lines += ["## Expected effects", ""]
         lines += [f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in checks]
         lines.append("")
-    columns = metric_columns(record)
-    for dist in record["distributions"]:
-        lines += [f"## Distribution `{dist}`", "", "| policy | seeds | " + " | ".join(columns) + " |", "|---" * (len(columns) + 2) + "|"]
-        for name, entry in record["policies"].items():
-            cells = [fmt(entry["metrics"][dist][c]) if c in entry["metrics"][dist] else "" for c in columns]
-            lines.append(f"| {name} | {len(entry['seeds']) if entry['kind'] == 'trained' else '-'} | " + " | ".join(cells) + " |")
-        lines.append("")
-    lines += ["## Per-seed values", "", "| policy | distribution | metric | per seed | IQM |", "|---|---|---|---|---|"]
+    lines += distribution_tables(record)
+    lines += training_table(record)
+    lines += per_seed_table(record)
+    lines += intervals_note(record)
+    return "\n".join(lines)
+
+
+def summary(record: Mapping[str, Any]) -> str:
+    """A plain-text table for the terminal: policy x distribution, the headline metrics."""
+    core = core_of(record)
+    metrics = list(dict.fromkeys([*headline(record), "preference"]))
+    header = ["policy", "distribution", *(label(core, m) for m in metrics)]
+    rows = [header]
     for name, entry in record["policies"].items():
-        if entry["kind"] != "trained":
-            continue
         for dist in record["distributions"]:
-            for metric in HEADLINE:
-                stats = entry["metrics"][dist][metric]
-                values = ", ".join("n/a" if math.isnan(v) else f"{v:.2f}" for v in stats["per_seed"])
-                lines.append(f"| {name} | {dist} | {metric} | {values} | {stats['iqm']:.2f} |")
-    return "\n".join(lines) + "\n"
+            rows.append([name, dist, *(fmt(entry["metrics"][dist][m]) for m in metrics)])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(text)
 
 
-def bar_plot(record: Mapping[str, Any], path: Path, metrics: Sequence[str] = ("capability", "preference", "true_return")) -> None:
-    """Per metric, a group of bars per policy: one bar per distribution, with 95 % CIs."""
-    plt = _pyplot()
-    policies, dists = list(record["policies"]), record["distributions"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
-    width = 0.8 / len(dists)
-    for ax, metric in zip(axes[0], metrics):
-        for k, dist in enumerate(dists):
-            stats = [record["policies"][p]["metrics"][dist][metric] for p in policies]
-            means = np.array([s["mean"] for s in stats])
-            lows = np.array([s["ci95"][0] for s in stats])
-            highs = np.array([s["ci95"][1] for s in stats])
-            errors = np.nan_to_num(np.vstack([means - lows, highs - means]), nan=0.0).clip(min=0)
-            x = np.arange(len(policies)) + (k - (len(dists) - 1) / 2) * width
-            ax.bar(x, np.nan_to_num(means), width, yerr=errors, capsize=3, label=dist)
-        ax.set_xticks(np.arange(len(policies)), policies, rotation=30, ha="right", fontsize=8)
-        ax.set_title(metric)
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    _save(fig, path)
-
-
-def training_curve(run: Path, bins: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(timesteps, proxy return, true return) of a run's training episodes, binned by time."""
-    with (run / "episodes.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    steps = np.array([int(r["timestep"]) for r in rows])
-    proxy = np.array([float(r["return"]) for r in rows])
-    true = np.array([float(r["true_return"]) for r in rows])
-    edges = np.linspace(0, steps.max() + 1, bins + 1)
-    which = np.digitize(steps, edges) - 1
-    keep = [b for b in range(bins) if np.any(which == b)]
-    centres = np.array([(edges[b] + edges[b + 1]) / 2 for b in keep])
-    return centres, np.array([proxy[which == b].mean() for b in keep]), np.array([true[which == b].mean() for b in keep])
-
-
-def curve_plot(runs: Mapping[str, Sequence[Path]], path: Path) -> None:
-    """The Goodhart curve of each trained policy: proxy return (left axis) and true return
-    (right axis) over training, mean over seeds with the seeds' range shaded."""
-    plt = _pyplot()
-    runs = {name: [r for r in folders if (r / "episodes.csv").exists()] for name, folders in runs.items()}
-    runs = {name: folders for name, folders in runs.items() if folders}
-    if not runs:
-        return
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 3.4), squeeze=False)
-    for ax, (name, folders) in zip(axes[0], runs.items()):
-        curves = [training_curve(r) for r in folders]
-        n = min(len(c[0]) for c in curves)
-        x = curves[0][0][:n]
-        proxy = np.array([c[1][:n] for c in curves])
-        true = np.array([c[2][:n] for c in curves])
-        twin = ax.twinx()
-        ax.plot(x, proxy.mean(0), color="tab:orange", label="proxy return")
-        ax.fill_between(x, proxy.min(0), proxy.max(0), color="tab:orange", alpha=0.2)
-        twin.plot(x, true.mean(0), color="tab:blue", label="true return")
-        twin.fill_between(x, true.min(0), true.max(0), color="tab:blue", alpha=0.2)
-        ax.set_xlabel("timesteps")
-        ax.set_ylabel("proxy return", color="tab:orange")
-        twin.set_ylabel("true return", color="tab:blue")
-        ax.set_title(f"{name} ({len(folders)} seed{'s' if len(folders) > 1 else ''})")
-    fig.tight_layout()
-    _save(fig, path)
-
-
-def knob_plot(record: Mapping[str, Any], knob: str, values: Mapping[str, float], path: Path, metrics: Sequence[tuple[str, str]]) -> None:
-    """Metrics (``(distribution, metric)`` pairs) against the swept knob, with 95 % CIs;
-    ``values`` maps each policy (condition) to its knob value."""
-    plt = _pyplot()
-    names = sorted(values, key=lambda n: values[n])
-    x = np.array([values[n] for n in names])
-    fig, ax = plt.subplots(figsize=(5.4, 3.8))
-    for dist, metric in metrics:
-        stats = [record["policies"][n]["metrics"][dist][metric] for n in names]
-        means = np.array([s["mean"] for s in stats])
-        errors = np.nan_to_num(np.vstack([means - [s["ci95"][0] for s in stats], [s["ci95"][1] for s in stats] - means]), nan=0.0).clip(min=0)
-        ax.errorbar(x, means, yerr=errors, marker="o", capsize=3, label=f"{dist}: {metric}")
-    ax.set_xlabel(textwrap.fill(knob, 60))  # long labels would run off the figure
-    ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    _save(fig, path)
-
-
-def _save(fig, path: Path) -> None:
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    fig.clf()
-
-
-def write_report(record: Mapping[str, Any], out: Path, title: str, checks: Sequence[tuple[str, bool]] = (), extra: str = "") -> Path:
-    """report.md, bars.png and (for trained policies with run folders) curves.png in ``out``."""
+def write_report(record: Mapping[str, Any], out: Path, title: str, checks: Checks = (), extra: str = "", about: str = "") -> Path:
+    """report.md (``about``: what the experiment is, under the title; ``extra``: appended),
+    bars.png, and where the record has them curves.png (training curves) and knob.png (a
+    sweep's knob) in ``out``."""
     bar_plot(record, out / "bars.png")
-    runs = {name: [Path(r) for r in entry["runs"]] for name, entry in record["policies"].items() if entry["runs"]}
-    curve_plot(runs, out / "curves.png")
-    text = markdown(record, title, checks)
-    text += "\n![train vs. shifted](bars.png)\n"
-    if (out / "curves.png").exists():
+    text = markdown(record, title, checks, about)
+    text += "\n![each policy on each distribution](bars.png)\n"
+    if any("training_curves" in e for e in record["policies"].values()):
+        curve_plot(record, out / "curves.png")
         text += "\n![training curves: proxy and true return](curves.png)\n"
+    if record.get("knob"):
+        knob_plot(record, out / "knob.png")
+        text += f"\n![metrics against the {record['knob']['label']}](knob.png)\n"
     text += extra
     write_atomic(out / "report.md", lambda tmp: tmp.write_text(text))
     return out / "report.md"

@@ -12,19 +12,14 @@ from typing import Any
 from goodhart.envs import core_class
 from goodhart.experiments.config import ConfigError, RunConfig
 from goodhart.experiments.evaluate import EvaluationError, Subject, evaluate, reference_subject, trained_subject, write_results
-from goodhart.experiments.report import knob_plot, write_report
-from goodhart.experiments.sweep import Check, LocalBackend, Manifest, RayBackend, SweepSpec, expand, run_all
+from goodhart.experiments.columns import fmt, number
+from goodhart.experiments.curves import STATISTICS, TRAINING
+from goodhart.experiments.metrics import recovery
+from goodhart.experiments.report import summary, write_report
+from goodhart.experiments.sweep import Check, LocalBackend, Manifest, RayBackend, Run, SweepSpec, expand, run_all
 
 
-def check_passes(check: Check, record: dict[str, Any], quick: bool = False) -> bool:
-    def mean(policy: str) -> float:
-        return record["policies"][policy]["metrics"][check.distribution][check.metric]["mean"]
-
-    value = mean(check.policy)
-    bound = check.threshold(quick) if check.than is None else check.factor * mean(check.than)
-    if math.isnan(value) or bound is None or math.isnan(bound):
-        return False
-    return {">=": value >= bound, "<=": value <= bound, ">": value > bound, "<": value < bound}[check.op]
+OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
 
 
 def check_text(check: Check, quick: bool) -> str:
@@ -33,9 +28,42 @@ def check_text(check: Check, quick: bool) -> str:
     return check.text
 
 
+def measure(check: Check, record: dict[str, Any], quick: bool = False) -> tuple[str, bool]:
+    """Whether ``check`` holds in ``record``, and its line for the report: the check's text,
+    then the measured value (with its interval) and the threshold it was held to (for a
+    comparison with another policy: that policy's mean, times the factor)."""
+
+    def stats(policy: str) -> dict[str, Any] | None:
+        return record["policies"].get(policy, {}).get("metrics", {}).get(check.distribution, {}).get(check.metric)
+
+    text = check_text(check, quick)
+    own = stats(check.policy)
+    if own is None:
+        return f"{text} — not measured: no {check.metric} of {check.policy} on `{check.distribution}` in the results", False
+    if check.than is None:
+        bound = check.threshold(quick)
+        required = f"{check.op} {bound:g}" if bound is not None else "a value (none given)"
+    else:
+        other = stats(check.than)
+        if other is None:
+            return f"{text} — not measured: no {check.metric} of {check.than} on `{check.distribution}` in the results", False
+        bound = check.factor * other["mean"]
+        scaled = f"{check.factor:g} x " if check.factor != 1 else ""
+        required = f"{check.op} {scaled}{check.than}'s {number(other['mean'])}" + (f" = {number(bound)}" if scaled else "")
+    value = own["mean"]
+    ok = not (math.isnan(value) or bound is None or math.isnan(bound)) and OPS[check.op](value, bound)
+    return f"{text} — measured: {check.policy}'s {check.metric} on `{check.distribution}` {fmt(own)}; required {required}", ok
+
+
+def metric_names(env: str) -> set[str]:
+    """The metrics a results record has for every distribution of ``env``."""
+    core = core_class(env)
+    return {"return", "true_return", "steps", *core.OUTCOMES, "capability", "preference"}
+
+
 def check_evaluation(spec: SweepSpec, cfg: RunConfig, source: str) -> None:
-    """The sweep's evaluation names distributions and reference policies of its env (checked
-    before training, not after)."""
+    """The sweep's evaluation, checks, knob metrics and knob recovery name distributions,
+    metrics and reference policies of its env (checked before training, not after)."""
     valid = core_class(cfg.env).DISTRIBUTIONS
     for dist in spec.evaluate.distributions:
         if dist not in valid:
@@ -45,6 +73,56 @@ def check_evaluation(spec: SweepSpec, cfg: RunConfig, source: str) -> None:
             reference_subject(name, cfg.env, cfg.env_kwargs)
         except EvaluationError as err:
             raise ConfigError(f"{source}: evaluate.references: {err}") from None
+    metrics, evaluated = metric_names(cfg.env), spec.evaluate.distributions
+    for i, check in enumerate(spec.checks):
+        allowed = STATISTICS if check.distribution == TRAINING else metrics
+        if check.distribution != TRAINING and check.distribution not in evaluated:
+            raise ConfigError(f"{source}: checks.{i}.distribution: {check.distribution!r} is not evaluated; expected one of {[*evaluated, TRAINING]}")
+        if check.metric not in allowed:
+            raise ConfigError(f"{source}: checks.{i}.metric: {check.metric!r} is not a metric of {check.distribution!r}; valid ones: {sorted(allowed)}")
+    wanted = [(f"knob_metrics.{i}", d, m) for i, (d, m) in enumerate(spec.knob_metrics)]
+    if spec.knob_recovery:
+        wanted.append(("knob_recovery", spec.knob_recovery.distribution, spec.knob_recovery.metric))
+    for where, dist, metric in wanted:
+        if dist not in evaluated:
+            raise ConfigError(f"{source}: {where}: distribution {dist!r} is not evaluated; expected one of {evaluated}")
+        if metric not in metrics:
+            raise ConfigError(f"{source}: {where}: {metric!r} is not a metric of {cfg.env}; valid ones: {sorted(metrics)}")
+    if spec.knob_recovery:
+        if spec.knob is None:
+            raise ConfigError(f"{source}: knob_recovery needs a knob (knob: KEY, a key of grid:)")
+        values = [knob_value(spec, v) for v in spec.grid.get(spec.knob, [])]
+        if 0.0 not in values:
+            raise ConfigError(f"{source}: knob_recovery: no condition has {knob_label(spec)} at 0, the baseline it recovers from; values: {values}")
+
+
+def knob_label(spec: SweepSpec) -> str:
+    return spec.knob_label or (f"1 - {spec.knob}" if spec.knob_complement else spec.knob)
+
+
+def knob_value(spec: SweepSpec, value: Any) -> float:
+    """A knob's value as plotted: ``1 - value`` with ``knob_complement`` (rounded off float
+    noise, so that 1 - 0.9 is 0.1)."""
+    return round(1.0 - float(value), 12) if spec.knob_complement else float(value)
+
+
+def knob_record(spec: SweepSpec, record: dict[str, Any], conditions: dict[str, list[Run]]) -> dict[str, Any]:
+    """``record["knob"]``: the knob, each condition's plotted value, the plotted metrics
+    (default: capability and preference on ``shifted``), and the recovery statistic."""
+    values = {cond: knob_value(spec, runs_[0].extra["assignment"][spec.knob]) for cond, runs_ in conditions.items()}
+    dists = spec.evaluate.distributions
+    shifted = "shifted" if "shifted" in dists else dists[-1]
+    metrics = [list(m) for m in spec.knob_metrics] or [[shifted, "capability"], [shifted, "preference"]]
+    knob: dict[str, Any] = {"key": spec.knob, "label": knob_label(spec), "complement": spec.knob_complement, "values": values, "metrics": metrics, "recovery": None}
+    wanted = spec.knob_recovery
+    if wanted:
+        if [wanted.distribution, wanted.metric] not in metrics:
+            metrics.insert(0, [wanted.distribution, wanted.metric])
+        means = {value: record["policies"][cond]["metrics"][wanted.distribution][wanted.metric]["mean"] for cond, value in values.items()}
+        baseline = [cond for cond, value in values.items() if value == 0.0]
+        if baseline:  # else the baseline's runs all failed: no statistic
+            knob["recovery"] = {**wanted.model_dump(), "baseline": baseline[0], **recovery(means, wanted.target)}
+    return knob
 
 
 def run_sweep(
@@ -89,26 +167,16 @@ def run_sweep(
     record = evaluate(subjects, spec.evaluate.distributions, episodes, spec.evaluate.level_seed)
     record["sweep"] = {"name": spec.name, "quick": quick, "train_seconds": round(trained_for), "failed_runs": [r.id for r in failed]}
     write_results(record, out)
-    checks = [
-        (check_text(c, quick), check_passes(c, record, quick))
-        for c in spec.checks
-        if c.policy in record["policies"] and (c.than is None or c.than in record["policies"])
-    ]
-    extra = ""
+    checks = [measure(c, record, quick) for c in spec.checks if c.policy in record["policies"] and (c.than is None or c.than in record["policies"])]
     if spec.knob:
-        values = {cond: float(runs_[0].extra["assignment"][spec.knob]) for cond, runs_ in conditions.items()}
-        label = spec.knob_label or (f"1 - {spec.knob}" if spec.knob_complement else spec.knob)
-        if spec.knob_complement:
-            values = {cond: 1.0 - value for cond, value in values.items()}
-        last = spec.evaluate.distributions[-1]
-        knob_plot(record, label, values, out / "knob.png", spec.knob_metrics or [(last, "capability"), (last, "preference")])
-        extra = f"\n![metrics against {label}](knob.png)\n"
+        record["knob"] = knob_record(spec, record, conditions)
     elapsed = time.time() - started
     title = f"{spec.name}{' (quick)' if quick else ''}"
-    extra += f"\n{spec.description}\n\nRuns: {len(runs)} ({len(failed)} failed); wall time {elapsed:.0f} s (training {trained_for:.0f} s).\n"
-    report = write_report(record, out, title, checks, extra)
     record["sweep"]["wall_seconds"] = round(elapsed)
     write_results(record, out)
+    extra = f"\nRuns: {len(runs)} ({len(failed)} failed); wall time {elapsed:.0f} s (training {trained_for:.0f} s).\n"
+    report = write_report(record, out, title, checks, extra, about=spec.description)
+    print(summary(record), file=sys.stderr)
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}: {text}", file=sys.stderr)
     return report, [r.id for r in failed], checks

@@ -13,7 +13,10 @@ A sweep is a YAML file (the reproductions in ``experiments/reproductions/`` are 
     knob: env_kwargs.cue_on_goal_prob # plot metrics against it
     knob_complement: true             # ... as 1 - knob, labelled knob_label
     knob_label: share of decoupled training levels
-    checks: [...]                     # expected effects, reported PASS/FAIL
+    knob_metrics: [[shifted, reached_goal], [shifted, reached_cue_first]]  # default: shifted capability, preference
+    knob_recovery: {distribution: shifted, metric: reached_goal, target: 1.0}
+                                      # the smallest knob value recovering half the way to target
+    checks: [...]                     # expected effects, reported PASS/FAIL with what was measured
     quick: {seeds: 1, set: {total_timesteps: 100000}, episodes: 200}
 
 Its folder::
@@ -82,6 +85,18 @@ class Check(Strict):
         return self.quick_value if quick and self.quick_value is not None else self.value
 
 
+class KnobRecovery(Strict):
+    """The recovery statistic of a knob sweep: the smallest knob value (as plotted, so after
+    ``knob_complement``) whose mean ``metric`` on ``distribution`` recovers at least half of
+    the distance from the baseline condition's mean to ``target``. The baseline is the
+    condition whose knob is plotted at 0 (e.g. no decoupled training levels); the grid must
+    have one."""
+
+    distribution: str
+    metric: str
+    target: float = 1.0
+
+
 class QuickSpec(Strict):
     seeds: int | list[int] = 1
     set: dict[str, Any] = Field(default_factory=dict)
@@ -101,6 +116,7 @@ class SweepSpec(Strict):
     knob_metrics: list[tuple[str, str]] = Field(default_factory=list)
     knob_complement: bool = Field(False, description="plot against 1 - knob (e.g. a share of levels from a probability)")
     knob_label: str | None = Field(None, description="the knob plot's x-axis label; default: the knob (or '1 - knob')")
+    knob_recovery: KnobRecovery | None = None
     checks: list[Check] = Field(default_factory=list)
     quick: QuickSpec = Field(default_factory=QuickSpec)
 

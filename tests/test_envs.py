@@ -132,6 +132,7 @@ def test_presentation_hooks(env_id, dist):
     assert isinstance(core_class.PROXY_NAME, str) and core_class.PROXY_NAME
     assert core_class.HEADLINE and set(core_class.HEADLINE) <= names
     assert core_class.PROXY_RETURN in names
+    assert set(core_class.UNITS) <= names and all(isinstance(u, str) and u for u in core_class.UNITS.values())
     assert set(core_class.TARGET_COLOURS) <= {"intended", "proxy"}
     for colour in core_class.TARGET_COLOURS.values():
         assert len(colour) == 3 and all(0 <= c <= 255 for c in colour)

@@ -17,7 +17,7 @@ from goodhart.experiments.config import ConfigError, EvalConfig
 from goodhart.experiments.defaults import DISTRIBUTIONS, EVAL_LEVEL_SEED
 from goodhart.experiments.evaluate import evaluate, read_results, resolve_subjects, write_results
 from goodhart.experiments.metrics import across_seeds, summarize
-from goodhart.experiments.reproduce import check_passes, check_text, run_sweep
+from goodhart.experiments.reproduce import check_text, measure, run_sweep
 from goodhart.experiments.sweep import Check, EvalSpec, load_spec, reproduction_path
 
 
@@ -123,9 +123,9 @@ def test_a_reproduction_runs_end_to_end_at_a_tiny_budget(tmp_path):
 
 
 def test_checks_use_their_quick_threshold_in_quick_mode():
-    record = {"policies": {"ppo": {"metrics": {"train": {"reached_goal": {"mean": 0.92}}}}}}
+    record = {"policies": {"ppo": {"metrics": {"train": {"reached_goal": across_seeds([0.92])}}}}}
     check = Check(text="train goal rate >= 0.95", policy="ppo", distribution="train", metric="reached_goal", op=">=", value=0.95, quick_value=0.9)
-    assert not check_passes(check, record) and check_passes(check, record, quick=True)
+    assert not measure(check, record)[1] and measure(check, record, quick=True)[1]
     assert check_text(check, quick=True) == "train goal rate >= 0.95 (quick mode: >= 0.9)"
     assert check_text(check, quick=False) == "train goal rate >= 0.95"
 

@@ -85,6 +85,8 @@ class GridCore:
             titles, heatmap summaries, report openings).
         PROXY_RETURN: the outcome holding the episode's return of the env's *own* proxy
             reward, whatever reward the policy was trained on (default ``"return"``).
+        UNITS: outcome name -> the unit of its per-episode value, for axis labels and report
+            sentences: ``{"true_return": "laps", "score": "points"}`` (default: none).
         :meth:`target_cells`: boolean (H, W) masks of the intended target and of the proxy
             where the env has such places (default: none).
         :meth:`describe`: one line saying what the agent did in an episode (default: built
@@ -118,6 +120,7 @@ class GridCore:
     TARGET_COLOURS: ClassVar[Mapping[str, tuple[int, int, int]]] = {"intended": (40, 170, 70), "proxy": (255, 170, 30)}
     HEADLINE: ClassVar[tuple[str, ...]]
     PROXY_RETURN: ClassVar[str] = "return"
+    UNITS: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,

@@ -1,0 +1,183 @@
+"""Training curves: the proxy and the true return over training, and the numbers read off them.
+
+A run's ``episodes.csv`` holds every finished training episode. Its curve is the mean return of
+the episodes that ended in each of ``CURVE_BINS`` equal windows of environment steps (the same
+windows for every seed of a policy, from step 0 to the last episode of any of them); a policy's
+curve is the mean of its seeds' curves. ``curves.png`` draws these, and the evaluator records
+numbers read off them as the pseudo-distribution ``TRAINING``, so that checks can read them
+like any other metric (``distribution: training``):
+
+    true_return_peak               the highest bin of the mean true-return curve
+    true_return_peak_step          where it is (environment steps, the bin's centre)
+    true_return_final              the mean true return over the last FINAL_SHARE of training
+    true_return_final_over_peak    final / peak: <= 0.5 means it fell to half its peak or lower
+    proxy_return_peak, proxy_return_final, proxy_return_final_over_peak
+                                   the same for the env's proxy (its ``PROXY_RETURN`` outcome)
+    proxy_return_at_true_peak      the proxy in the bin where the true return peaked
+    proxy_return_rise_after_true_peak
+                                   proxy final - proxy at the true peak: > 0 means the proxy
+                                   kept rising after the true objective peaked
+
+Each is the statistic of the mean curve; ``per_seed`` holds the statistic of each seed's own
+curve, and the interval bootstraps the seeds (the mean curve of resampled seeds), with the same
+rules as :func:`goodhart.experiments.metrics.across_seeds` (fewer than 3 seeds: their range).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from goodhart.experiments.metrics import BOOTSTRAP_RESAMPLES, CI_LEVEL, MIN_SEEDS_FOR_CI
+
+TRAINING = "training"  # the pseudo-distribution of these numbers in a results record
+CURVE_BINS = 50
+FINAL_SHARE = 0.1  # "final": the last 10 % of training (the last 5 of 50 bins)
+STATISTICS = (
+    "true_return_peak",
+    "true_return_peak_step",
+    "true_return_final",
+    "true_return_final_over_peak",
+    "proxy_return_peak",
+    "proxy_return_final",
+    "proxy_return_final_over_peak",
+    "proxy_return_at_true_peak",
+    "proxy_return_rise_after_true_peak",
+)
+
+
+def has_episodes(run: Path) -> bool:
+    """Whether a run folder logged at least one finished training episode."""
+    path = run / "episodes.csv"
+    if not path.is_file():
+        return False
+    with path.open(newline="") as handle:
+        return next(csv.DictReader(handle), None) is not None
+
+
+def read_episodes(run: Path, proxy: str) -> dict[str, np.ndarray]:
+    """``timestep``, ``true`` and ``proxy`` (the ``proxy`` column) of a run's training episodes."""
+    with (run / "episodes.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{run / 'episodes.csv'}: no training episodes")
+    if proxy not in rows[0]:
+        raise ValueError(f"{run / 'episodes.csv'}: no {proxy!r} column (the env's proxy return)")
+    return {
+        "timestep": np.array([int(r["timestep"]) for r in rows]),
+        "true": np.array([float(r["true_return"]) for r in rows]),
+        "proxy": np.array([float(r[proxy]) for r in rows]),
+    }
+
+
+def binned(steps: np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The mean of ``values`` per window of ``edges`` (NaN where no episode ended)."""
+    which = np.clip(np.digitize(steps, edges) - 1, 0, len(edges) - 2)
+    sums = np.bincount(which, weights=values, minlength=len(edges) - 1)
+    counts = np.bincount(which, minlength=len(edges) - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def training_curves(runs: Sequence[Path], proxy: str, bins: int = CURVE_BINS) -> dict[str, Any]:
+    """The binned curves of a policy's runs (one per seed, in order):
+
+    ``steps`` (bins,) the windows' centres; ``true`` and ``proxy`` (seeds, bins) each seed's
+    curve, NaN where it had no episode; ``final_from`` the first step of the final window;
+    ``proxy_is_true``: the proxy equals the true return in every training episode (then one
+    curve stands for both)."""
+    episodes = [read_episodes(run, proxy) for run in runs]
+    end = max(int(e["timestep"].max()) for e in episodes)
+    edges = np.linspace(0, end + 1, bins + 1)
+    true = np.array([binned(e["timestep"], e["true"], edges) for e in episodes])
+    prox = np.array([binned(e["timestep"], e["proxy"], edges) for e in episodes])
+    final_bins = max(1, round(bins * FINAL_SHARE))
+    return {
+        "steps": ((edges[:-1] + edges[1:]) / 2).tolist(),
+        "true": true.tolist(),
+        "proxy": prox.tolist(),
+        "final_from": float(edges[bins - final_bins]),
+        "final_bins": final_bins,
+        "proxy_is_true": all(np.array_equal(e["true"], e["proxy"]) for e in episodes),
+    }
+
+
+def nanmean(values: np.ndarray, axis: int | None = None) -> Any:
+    """``np.nanmean`` without the warning for all-NaN slices (they stay NaN)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=axis)
+
+
+def _mean_curve(curves: np.ndarray) -> np.ndarray:
+    return nanmean(curves, axis=0)
+
+
+def curve_statistics(steps: np.ndarray, true: np.ndarray, proxy: np.ndarray, final_bins: int) -> dict[str, float]:
+    """The :data:`STATISTICS` of one true-return and one proxy curve (bins may be NaN)."""
+    if np.all(np.isnan(true)) or np.all(np.isnan(proxy)):
+        return dict.fromkeys(STATISTICS, math.nan)
+    peak = int(np.nanargmax(true))
+    true_final, proxy_final = float(nanmean(true[-final_bins:])), float(nanmean(proxy[-final_bins:]))
+    true_peak, proxy_peak = float(true[peak]), float(np.nanmax(proxy))
+
+    def share(final: float, top: float) -> float:
+        return final / top if top > 0 else math.nan
+
+    return {
+        "true_return_peak": true_peak,
+        "true_return_peak_step": float(steps[peak]),
+        "true_return_final": true_final,
+        "true_return_final_over_peak": share(true_final, true_peak),
+        "proxy_return_peak": proxy_peak,
+        "proxy_return_final": proxy_final,
+        "proxy_return_final_over_peak": share(proxy_final, proxy_peak),
+        "proxy_return_at_true_peak": float(proxy[peak]),
+        "proxy_return_rise_after_true_peak": proxy_final - float(proxy[peak]),
+    }
+
+
+def training_metrics(curves: Mapping[str, Any], seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Per statistic: ``mean`` (of the mean curve over seeds), ``per_seed`` (of each seed's
+    curve), ``iqm`` of those, ``range`` and the interval of :func:`across_seeds`' rules: with
+    >= 3 seeds a 95 % percentile bootstrap of the statistic of the mean curve of resampled
+    seeds; with 2, their range."""
+    steps = np.asarray(curves["steps"], dtype=float)
+    true = np.asarray(curves["true"], dtype=float)
+    proxy = np.asarray(curves["proxy"], dtype=float)
+    k = int(curves["final_bins"])
+    overall = curve_statistics(steps, _mean_curve(true), _mean_curve(proxy), k)
+    seeds = [curve_statistics(steps, t, p, k) for t, p in zip(true, proxy)]
+    resampled: list[dict[str, float]] = []
+    if len(true) >= MIN_SEEDS_FOR_CI:
+        rng = np.random.default_rng(seed)
+        for _ in range(BOOTSTRAP_RESAMPLES):
+            pick = rng.integers(0, len(true), len(true))
+            resampled.append(curve_statistics(steps, _mean_curve(true[pick]), _mean_curve(proxy[pick]), k))
+    tail = (1 - CI_LEVEL) / 2 * 100
+    result = {}
+    for name in STATISTICS:
+        per_seed = [s[name] for s in seeds]
+        finite = np.array([v for v in per_seed if not math.isnan(v)])
+        entry = {
+            "mean": overall[name],
+            "iqm": float(stats.trim_mean(finite, 0.25)) if len(finite) else math.nan,
+            "ci95": [math.nan, math.nan],
+            "range": [float(finite.min()), float(finite.max())] if len(finite) else [math.nan, math.nan],
+            "interval": "range" if len(true) == 2 else "none",
+            "per_seed": per_seed,
+        }
+        draws = np.array([r[name] for r in resampled if not math.isnan(r[name])])
+        if len(draws):
+            entry["ci95"] = [float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail))]
+            entry["interval"] = "seeds"
+        result[name] = entry
+    return result
+

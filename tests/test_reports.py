@@ -1,0 +1,225 @@
+"""Reports that state the result: the opening in numbers, checks with their measured values,
+columns named and merged from the env's hooks, honest intervals, training-curve statistics,
+the knob's recovery statistic, and the plots."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from goodhart.agents.policies import OraclePolicy, RandomPolicy
+from goodhart.cli import app
+from goodhart.experiments.columns import columns, fmt
+from goodhart.experiments.config import ConfigError
+from goodhart.experiments.curves import TRAINING, training_curves, training_metrics
+from goodhart.experiments.evaluate import Subject, evaluate, read_results, resolve_subjects, write_results
+from goodhart.experiments.metrics import across_seeds, recovery, same_columns
+from goodhart.experiments.report import markdown, summary, write_report
+from goodhart.experiments.reproduce import check_evaluation, knob_record, measure
+from goodhart.experiments.sweep import Check, KnobRecovery, Run, SweepSpec, load_spec, reproduction_path
+
+MAZE = "goodhart/ColorMaze-v0"
+
+
+def write_episodes(folder, true, proxy, steps_per_episode=100):
+    """A fake run folder: episodes.csv with one episode per entry of ``true``/``proxy``."""
+    folder.mkdir(parents=True)
+    with (folder / "episodes.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestep", "env", "return", "true_return", "score"])
+        for i, (t, p) in enumerate(zip(true, proxy)):
+            writer.writerow([(i + 1) * steps_per_episode, 0, p, t, p])
+    return folder
+
+
+def rise_and_fall(n=1000, peak_at=0.3, top=2.0, end=0.5, noise=0.0, seed=0):
+    """A true return that rises linearly to ``top`` at ``peak_at`` of training, then falls to
+    ``end``; the proxy rises all along."""
+    x = np.linspace(0, 1, n)
+    true = np.where(x < peak_at, top * x / peak_at, top + (end - top) * (x - peak_at) / (1 - peak_at))
+    true = true + np.random.default_rng(seed).normal(0, noise, n)
+    return true, 100 * x
+
+
+def test_two_seeds_give_their_range_not_a_ci_three_a_bootstrap_one_its_episodes():
+    two = across_seeds([0.6, 0.7])
+    assert two["interval"] == "range" and two["range"] == [0.6, 0.7] and all(math.isnan(v) for v in two["ci95"])
+    assert fmt(two) == "0.65 (range 0.60, 0.70)"
+    three = across_seeds([0.6, 0.7, 0.9])
+    assert three["interval"] == "seeds" and three["ci95"][0] < three["mean"] < three["ci95"][1]
+    one = across_seeds([0.5], (np.array([1.0, 0.0] * 50), np.ones(100)))
+    assert one["interval"] == "episodes" and one["ci95"][0] < 0.5 < one["ci95"][1]
+
+
+def test_same_columns_groups_metrics_equal_in_every_episode():
+    outcomes = [{"return": 1.0, "true_return": 1.0, "reached_goal": True, "laps": 0, "steps_to_goal": 3},
+                {"return": 0.0, "true_return": 0.0, "reached_goal": False, "laps": 0, "steps_to_goal": -1}]
+    groups, constant = same_columns(outcomes)
+    assert groups == [["return", "true_return", "reached_goal"]] and constant == ["laps"]
+
+
+@pytest.fixture(scope="module")
+def maze_record(tmp_path_factory):
+    """Three 'trained' seeds (random policies) with fake training runs, beside the references."""
+    root = tmp_path_factory.mktemp("runs")
+    runs = {}
+    for seed in range(3):
+        true, _ = rise_and_fall(top=0.8, end=0.3, noise=0.05, seed=seed)
+        runs[seed] = write_episodes(root / f"seed{seed}", true, true)  # a maze: proxy = true
+    trained = Subject("ppo", "trained", MAZE, {}, {s: RandomPolicy(seed=s) for s in range(3)}, source="fake", runs=runs)
+    references = resolve_subjects(["random", "oracle-goal", "oracle-cue"], MAZE)
+    return evaluate([trained, *references], ["train", "shifted"], episodes=60, level_seed=7)
+
+
+def test_columns_identical_by_construction_are_shown_once(maze_record):
+    headers = [h for h, _ in columns(maze_record)]
+    assert "proxy = true return = reached_goal" in headers
+    assert not any(h in ("true return", "reached_goal", "own reward") for h in headers)
+
+
+def test_the_report_opens_with_the_finding_in_numbers(maze_record):
+    text = markdown(maze_record, "t")
+    opening = text.split("## Result")[1].split("\n## ")[0]
+    shifted = maze_record["policies"]["ppo"]["metrics"]["shifted"]["reached_cue_first"]
+    random_rate = maze_record["policies"]["random"]["metrics"]["shifted"]["reached_cue_first"]["mean"]
+    assert f"on `shifted` levels: reached cue first in {fmt(shifted)} of episodes (against random {random_rate:.2f}, oracle-goal" in opening
+    assert "trained on the env's reward, 3 seeds" in opening
+    assert "during training (mean curve of 3 seeds): the true return peaked at" in opening
+    assert "the proxy is the true return here" in opening
+    assert text.index("## Result") < text.index("## Distribution")
+    assert "95 % percentile bootstrap CI over the seeds" in text
+
+
+def test_training_statistics_read_off_the_mean_curve(tmp_path):
+    runs = []
+    for seed in range(5):
+        true, proxy = rise_and_fall(top=2.0, end=0.5, noise=0.02, seed=seed)
+        runs.append(write_episodes(tmp_path / f"seed{seed}", true, proxy))
+    curves = training_curves(runs, "score")
+    assert not curves["proxy_is_true"] and np.asarray(curves["true"]).shape == (5, 50)
+    stats = training_metrics(curves)
+    assert stats["true_return_peak"]["mean"] == pytest.approx(2.0, abs=0.1)
+    assert stats["true_return_peak_step"]["mean"] == pytest.approx(30_000, abs=2_500)
+    assert stats["true_return_final"]["mean"] == pytest.approx(0.6, abs=0.1)  # the mean over the last 10 %
+    assert stats["true_return_final_over_peak"]["mean"] <= 0.5
+    assert stats["proxy_return_rise_after_true_peak"]["mean"] > 50  # the proxy kept rising
+    assert stats["proxy_return_final"]["mean"] == pytest.approx(95, abs=2)
+    assert len(stats["true_return_peak"]["per_seed"]) == 5
+    assert stats["true_return_peak"]["interval"] == "seeds"
+    low, high = stats["true_return_peak"]["ci95"]
+    assert low <= stats["true_return_peak"]["mean"] <= high
+
+
+def test_a_check_reads_training_statistics_and_states_what_it_measured(maze_record):
+    peak = maze_record["policies"]["ppo"]["metrics"][TRAINING]["true_return_peak"]
+    check = Check(text="the true return peaks", policy="ppo", distribution=TRAINING, metric="true_return_peak", op=">=", value=0.5)
+    line, ok = measure(check, maze_record)
+    assert ok == (peak["mean"] >= 0.5)
+    assert line == f"the true return peaks — measured: ppo's true_return_peak on `training` {fmt(peak)}; required >= 0.5"
+    relative = Check(text="more cue", policy="oracle-cue", distribution="shifted", metric="reached_cue_first", op=">=", than="random", factor=1.5)
+    line, ok = measure(relative, maze_record)
+    other = maze_record["policies"]["random"]["metrics"]["shifted"]["reached_cue_first"]["mean"]
+    assert ok and f"required >= 1.5 x random's {other:.2f} = {1.5 * other:.2f}" in line
+    missing = Check(text="x", policy="oracle-cue", distribution=TRAINING, metric="true_return_peak", op=">=", value=0)
+    line, ok = measure(missing, maze_record)
+    assert not ok and "not measured" in line
+    quick = Check(text="q", policy="ppo", distribution="train", metric="reached_goal", op=">=", value=0.95, quick_value=0.0)
+    assert measure(quick, maze_record, quick=True)[1] and "(quick mode: >= 0)" in measure(quick, maze_record, quick=True)[0]
+
+
+def test_the_report_lists_checks_with_measurements_and_who_was_trained_on_what(maze_record):
+    checks = [("train goal rate >= 0.9 — measured: ppo's reached_goal on `train` 0.40; required >= 0.9", False)]
+    text = markdown(maze_record, "t", checks)
+    assert "0 of 1 expected effects hold; not: train goal rate >= 0.9." in text
+    assert "- FAIL: train goal rate >= 0.9 — measured:" in text
+    assert "- **ppo**: trained on the env's reward; its reward is the env's proxy, equal to true return and reached goal in every evaluated episode" in text
+    assert "- **oracle-goal**: reference, the env's scripted `goal` policy" in text
+
+
+def test_a_policy_trained_on_another_reward_is_named_and_the_proxy_column_is_the_envs():
+    race = "goodhart/LoopRace-v0"
+    trained = Subject("progress-trained", "trained", race, {"reward": "progress"}, {0: OraclePolicy("racer"), 1: OraclePolicy("racer")})
+    record = evaluate([trained, *resolve_subjects(["random", "oracle-farmer"], race)], ["train"], episodes=4, level_seed=0)
+    headers = [h for h, _ in columns(record)]
+    assert headers[2:4] == ["proxy: score", "true return"] and "own reward" not in headers
+    text = markdown(record, "t")
+    assert "trained on reward=progress, 2 seeds" in text
+    assert "its reward equalled true return" in text
+    assert "score (the proxy) 53.00 (both seeds) points per episode" in text
+
+
+def test_recovery_is_the_smallest_value_half_way_to_the_target():
+    means = {0.0: 0.3, 0.01: 0.4, 0.1: 0.7, 0.25: 0.9}
+    result = recovery(means, 1.0)
+    assert result["halfway"] == pytest.approx(0.65) and result["recovered_at"] == 0.1 and result["recovered_mean"] == 0.7
+    none = recovery({0.0: 0.3, 0.25: 0.5, 0.1: 0.4}, 1.0)
+    assert none["recovered_at"] is None and none["best"] == {"value": 0.25, "mean": 0.5}
+
+
+def knob_spec(**changes):
+    spec = load_spec(reproduction_path("maze-diversity"))
+    return spec.model_copy(update=changes)
+
+
+def test_knob_recovery_and_checks_are_validated_before_training():
+    spec = knob_spec()
+    assert spec.knob_recovery == KnobRecovery(distribution="shifted", metric="reached_goal", target=1.0)
+    cfg = load_cfg()
+    check_evaluation(spec, cfg, "s")
+    bad = [
+        (knob_spec(knob_recovery=KnobRecovery(distribution="no_cue", metric="reached_goal")), "knob_recovery: distribution 'no_cue' is not evaluated"),
+        (knob_spec(knob_recovery=KnobRecovery(distribution="shifted", metric="goal")), "knob_recovery: 'goal' is not a metric"),
+        (knob_spec(grid={"env_kwargs.cue_on_goal_prob": [0.9, 0.75]}), "knob_recovery: no condition has share of training levels"),
+        (knob_spec(knob=None), "knob_recovery needs a knob"),
+        (knob_spec(checks=[Check(text="t", policy="p", distribution="trian", metric="reached_goal", op=">", value=0)]), "checks.0.distribution: 'trian' is not evaluated"),
+        (knob_spec(checks=[Check(text="t", policy="p", distribution=TRAINING, metric="peak", op=">", value=0)]), "checks.0.metric: 'peak' is not a metric of 'training'"),
+    ]
+    for spec, message in bad:
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+            check_evaluation(spec, cfg, "s")
+
+
+def load_cfg():
+    from goodhart.experiments.config import CONFIG_DIR, read_yaml, validate
+
+    return validate(read_yaml(CONFIG_DIR / "colormaze.yaml"), "colormaze.yaml")
+
+
+def test_the_knob_record_plots_shifted_by_default_and_states_the_recovery(maze_record, tmp_path):
+    record = dict(maze_record)
+    record["policies"] = {"p=1.0": maze_record["policies"]["ppo"], "p=0.5": maze_record["policies"]["oracle-goal"], "random": maze_record["policies"]["random"]}
+    spec = SweepSpec(name="k", config="colormaze.yaml", grid={"env_kwargs.cue_on_goal_prob": [1.0, 0.5]}, knob="env_kwargs.cue_on_goal_prob",
+                     knob_complement=True, evaluate={"distributions": ["train", "shifted"]})
+    conditions = {name: [Run(name, 0, None, tmp_path, extra={"assignment": {spec.knob: p}})] for name, p in (("p=1.0", 1.0), ("p=0.5", 0.5))}
+    record["knob"] = knob_record(spec, record, conditions)
+    assert record["knob"]["metrics"] == [["shifted", "capability"], ["shifted", "preference"]] and record["knob"]["recovery"] is None
+    spec.knob_recovery = KnobRecovery(distribution="shifted", metric="reached_goal")
+    record["knob"] = knob_record(spec, record, conditions)
+    recovered = record["knob"]["recovery"]
+    assert record["knob"]["values"] == {"p=1.0": 0.0, "p=0.5": 0.5} and recovered["recovered_at"] == 0.5  # the goal oracle: 1.0
+    assert record["knob"]["metrics"][0] == ["shifted", "reached_goal"]
+    report = write_report(record, tmp_path, "k").read_text()
+    assert "**Recovery:** the smallest 1 - env_kwargs.cue_on_goal_prob at which `shifted` reached goal recovers" in report
+    assert ": **0.5** (1.00)." in report
+    for name in ("bars.png", "curves.png", "knob.png"):
+        assert (tmp_path / name).stat().st_size > 10_000, name
+
+
+def test_evaluate_prints_a_summary_table(tmp_path):
+    result = CliRunner().invoke(app, ["evaluate", "random", "oracle-goal", "--env", MAZE, "--episodes", "20", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:3] == ["policy", "distribution", "reached_cue_first"]
+    assert any(line.startswith("oracle-goal") and "shifted" in line for line in lines)
+    assert summary(read_results(tmp_path)) in result.output
+
+
+def test_results_with_training_curves_round_trip(maze_record, tmp_path):
+    write_results(maze_record, tmp_path)
+    again = read_results(tmp_path)
+    assert again["policies"]["ppo"]["metrics"][TRAINING]["true_return_peak"]["mean"] == maze_record["policies"]["ppo"]["metrics"][TRAINING]["true_return_peak"]["mean"]
+    assert markdown(again, "t") == markdown(maze_record, "t")
