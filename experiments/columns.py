@@ -135,13 +135,18 @@ def column_of(record: Mapping[str, Any], metric: str) -> tuple[str, list[str]] |
     return next((c for c in columns(record) if metric in c[1]), None)
 
 
-def headline(record: Mapping[str, Any]) -> list[str]:
-    """The env's ``HEADLINE`` metrics, one per column (the first name of a merged column)."""
+def one_per_column(record: Mapping[str, Any], metrics: Sequence[str]) -> list[str]:
+    """``metrics`` in order, leaving out each that a merged column already shows."""
     seen, result = set(), []
-    for metric in core_of(record).HEADLINE:
+    for metric in metrics:
         column = column_of(record, metric)
         key = column[1][0] if column else metric
         if key not in seen:
             seen.add(key)
             result.append(metric)
     return result
+
+
+def headline(record: Mapping[str, Any]) -> list[str]:
+    """The env's ``HEADLINE`` metrics, one per column."""
+    return one_per_column(record, core_of(record).HEADLINE)

@@ -2,8 +2,9 @@
 
 A run's ``episodes.csv`` holds every finished training episode. Its curve is the mean return of
 the episodes that ended in each of ``CURVE_BINS`` equal windows of environment steps (the same
-windows for every seed of a policy, from step 0 to the last episode of any of them); a policy's
-curve is the mean of its seeds' curves. ``curves.png`` draws these, and the evaluator records
+windows for every seed of a policy, from the end of the warm-up, when only episodes that ended
+early can have ended (:func:`warm_up`), to the last episode of any of them); a policy's curve
+is the mean of its seeds' curves. ``curves.png`` draws these, and the evaluator records
 numbers read off them as the pseudo-distribution ``TRAINING``, so that checks can read them
 like any other metric (``distribution: training``):
 
@@ -39,7 +40,7 @@ from goodhart.experiments.metrics import BOOTSTRAP_RESAMPLES, CI_LEVEL, MIN_SEED
 
 TRAINING = "training"  # the pseudo-distribution of these numbers in a results record
 CURVE_BINS = 50
-FINAL_SHARE = 0.1  # "final": the last 10 % of training (the last 5 of 50 bins)
+FINAL_SHARE = 0.1  # "final": the last 10 % of training (the last 5 of 50 bins; of fewer, the nearest whole number)
 STATISTICS = (
     "true_return_peak",
     "true_return_peak_step",
@@ -53,28 +54,49 @@ STATISTICS = (
 )
 
 
-def has_episodes(run: Path) -> bool:
-    """Whether a run folder logged at least one finished training episode."""
+def _rows(run: Path) -> list[dict[str, str]]:
     path = run / "episodes.csv"
     if not path.is_file():
-        return False
+        return []
     with path.open(newline="") as handle:
-        return next(csv.DictReader(handle), None) is not None
+        return list(csv.DictReader(handle))
+
+
+def has_episodes(run: Path) -> bool:
+    """Whether a run folder logged a finished training episode after the warm-up."""
+    rows = _rows(run)
+    return bool(rows) and max(int(r["timestep"]) for r in rows) >= warm_up(rows)
 
 
 def read_episodes(run: Path, proxy: str) -> dict[str, np.ndarray]:
-    """``timestep``, ``true`` and ``proxy`` (the ``proxy`` column) of a run's training episodes."""
-    with (run / "episodes.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    """``timestep``, ``true`` and ``proxy`` (the ``proxy`` column) of a run's training
+    episodes, without the warm-up (see :func:`warm_up`)."""
+    rows = _rows(run)
     if not rows:
         raise ValueError(f"{run / 'episodes.csv'}: no training episodes")
     if proxy not in rows[0]:
         raise ValueError(f"{run / 'episodes.csv'}: no {proxy!r} column (the env's proxy return)")
+    timestep = np.array([int(r["timestep"]) for r in rows])
+    start = warm_up(rows)
+    kept = timestep >= start
     return {
-        "timestep": np.array([int(r["timestep"]) for r in rows]),
-        "true": np.array([float(r["true_return"]) for r in rows]),
-        "proxy": np.array([float(r[proxy]) for r in rows]),
+        "start": np.array(start),
+        "timestep": timestep[kept],
+        "true": np.array([float(r["true_return"]) for r in rows])[kept],
+        "proxy": np.array([float(r[proxy]) for r in rows])[kept],
     }
+
+
+def warm_up(rows: Sequence[Mapping[str, str]]) -> int:
+    """The first timestep at which every env copy could have finished an episode of the
+    run's longest length: before it, only episodes that ended early have ended (in the mazes,
+    those that reached the goal), and their mean would be biased. ``timestep`` counts the
+    steps of all ``n_envs`` copies, so that is the longest episode times the copies (0 if the
+    log has no ``steps`` and ``env`` columns)."""
+    if "steps" not in rows[0] or "env" not in rows[0]:
+        return 0
+    copies = max(int(r["env"]) for r in rows) + 1
+    return max(int(r["steps"]) for r in rows) * copies
 
 
 def binned(steps: np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -87,15 +109,21 @@ def binned(steps: np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.ndarr
 
 
 def training_curves(runs: Sequence[Path], proxy: str, bins: int = CURVE_BINS) -> dict[str, Any]:
-    """The binned curves of a policy's runs (one per seed, in order):
+    """The binned curves of a policy's runs (one per seed, in order), in ``bins`` windows, or
+    fewer where a window would be shorter than the warm-up: all copies start together and
+    episodes that time out end together, so shorter windows alternate between early
+    successes and time-outs.
 
     ``steps`` (bins,) the windows' centres; ``true`` and ``proxy`` (seeds, bins) each seed's
     curve, NaN where it had no episode; ``final_from`` the first step of the final window;
     ``proxy_is_true``: the proxy equals the true return in every training episode (then one
     curve stands for both)."""
     episodes = [read_episodes(run, proxy) for run in runs]
-    end = max(int(e["timestep"].max()) for e in episodes)
-    edges = np.linspace(0, end + 1, bins + 1)
+    start = max(int(e["start"]) for e in episodes)
+    end = max((int(e["timestep"].max()) for e in episodes if len(e["timestep"])), default=start) + 1
+    if start > 0:  # a window no shorter than the warm-up, so that every window holds every copy's episodes
+        bins = max(1, min(bins, (end - start) // start))
+    edges = np.linspace(start, max(end, start + bins), bins + 1)
     true = np.array([binned(e["timestep"], e["true"], edges) for e in episodes])
     prox = np.array([binned(e["timestep"], e["proxy"], edges) for e in episodes])
     final_bins = max(1, round(bins * FINAL_SHARE))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from goodhart.agents.files import write_atomic
-from goodhart.experiments.columns import column_of, core_of, headline, is_rate, label, share, steps, unit, words
+from goodhart.experiments.columns import column_of, core_of, headline, is_rate, label, one_per_column, share, steps, unit, words
 from goodhart.experiments.curves import FINAL_SHARE, TRAINING, nanmean
 from goodhart.experiments.metrics import INTERVALS, interval
 
@@ -68,14 +68,7 @@ def _intervals_used(record: Mapping[str, Any], policies: Sequence[str], dist: st
 def bar_metrics(record: Mapping[str, Any]) -> list[str]:
     """The env's headline metrics, capability, preference, the true return and the proxy, one
     per table column."""
-    core, seen, result = core_of(record), set(), []
-    for metric in [*headline(record), "capability", "preference", "true_return", core.PROXY_RETURN]:
-        column = column_of(record, metric)
-        key = column[1][0] if column else metric
-        if key not in seen:
-            seen.add(key)
-            result.append(metric)
-    return result
+    return one_per_column(record, [*headline(record), "capability", "preference", "true_return", core_of(record).PROXY_RETURN])
 
 
 def bar_plot(record: Mapping[str, Any], path: Path) -> None:
@@ -112,7 +105,9 @@ def bar_plot(record: Mapping[str, Any], path: Path) -> None:
     else:
         fig.legend(handles, names, loc="outside lower center", ncol=len(dists), title=title, fontsize=9, frameon=False)
     note = f"bars: the mean; error bars: {_intervals_used(record, policies, dists[0])}"
-    fig.suptitle(f"{record['env']}: each policy on each level distribution\n{textwrap.fill(note, 55 * ncols)}", fontsize=9)
+    if len(note) > 50 * ncols:
+        note = note.replace("; ", "\n")
+    fig.suptitle(f"{record['env']}: each policy on each level distribution\n{note}", fontsize=9)
     _save(fig, path)
 
 
@@ -164,6 +159,8 @@ def curve_plot(record: Mapping[str, Any], path: Path) -> None:
                 ax.plot([peak_step], [peak], marker="v", color="black", ms=7, zorder=5, ls="")
                 ratio_ = training["true_return_final_over_peak"]["mean"]
                 ax.set_title(f"peak {peak:.2f} at {steps(peak_step)}; final {final:.2f} ({ratio_:.2f} x peak)", fontsize=8, loc="right")
+                if true_column and any(is_rate(record, m) for m in true_column[1]):
+                    ax.set_ylim(-0.02, 1.05)  # a share of episodes, e.g. the goal reached
                 shown = "proxy = " + true_name if curves["proxy_is_true"] and not true_name.startswith("proxy") else true_name
                 ax.set_ylabel(textwrap.fill(shown, 28) + f"\n({true_unit + ' ' if true_unit else ''}per episode)", color=TRUE_COLOUR, fontsize=9)
             else:
@@ -197,31 +194,32 @@ def knob_plot(record: Mapping[str, Any], path: Path) -> None:
     core, knob = core_of(record), record["knob"]
     names = sorted(knob["values"], key=lambda n: knob["values"][n])
     x = np.array([knob["values"][n] for n in names])
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, ax = plt.subplots(figsize=(6.4, 5.0), layout="constrained")
     colours = {}
     for k, (dist, metric) in enumerate(knob["metrics"]):
         means, errors = _errors([record["policies"][n]["metrics"][dist][metric] for n in names])
-        line = ax.errorbar(x, means, yerr=errors, marker="o", capsize=3, color=f"C{k}", label=f"{dist}: {words(core, metric)}")
+        line = ax.errorbar(x, means, yerr=errors, marker="osD^v"[k % 5], ls=("-", "--", "-.", ":")[k % 4], capsize=3, color=f"C{k}", label=f"{dist}: {words(core, metric)}")
         colours[(dist, metric)] = line[0].get_color()
     positive = x[x > 0]
     if len(positive) and positive.max() / positive.min() >= 10:
         ax.set_xscale("symlog", linthresh=positive.min(), linscale=0.6)
     ax.set_xticks(x, [f"{v:g}" for v in x], fontsize=8)
     ax.minorticks_off()
-    ax.set_xlabel(textwrap.fill(knob["label"], 60))
+    ax.set_xlabel(textwrap.fill(knob["label"], 80), fontsize=9)
     ax.set_ylabel("share of episodes" if all(is_rate(record, m) for _, m in knob["metrics"]) else "mean per episode")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     recovery = knob.get("recovery")
     if recovery:
         colour = colours.get((recovery["distribution"], recovery["metric"]), "0.3")
-        ax.axhline(recovery["halfway"], color=colour, ls="--", lw=1,
-                   label=f"half-way from {recovery['baseline_mean']:.2f} to {recovery['target']:g}: {recovery['halfway']:.2f}")
+        found = f"first reached at {recovery['recovered_at']:g}" if recovery["recovered_at"] is not None else "reached at no tested value"
+        ax.axhline(recovery["halfway"], color=colour, ls=(0, (2, 2)), lw=1,
+                   label=f"half-way from {recovery['baseline_mean']:.2f} (at 0) to {recovery['target']:g}: {recovery['halfway']:.2f}, {found}")
         if recovery["recovered_at"] is not None:
-            ax.axvline(recovery["recovered_at"], color=colour, ls=":", lw=1.2, label=f"recovers at {recovery['recovered_at']:g}")
-        else:
-            ax.plot([], [], ls="", label="not recovered at any tested value")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
-    ax.set_title(f"{record['sweep']['name'] if 'sweep' in record else record['env']}: mean over seeds, bars: {_intervals_used(record, names, knob['metrics'][0][0])}", fontsize=9)
-    fig.tight_layout()
+            ax.axvline(recovery["recovered_at"], color=colour, ls=(0, (2, 2)), lw=1)
+    handles, labels = ax.get_legend_handles_labels()
+    lines = len(knob["metrics"])  # the metrics first (errorbar handles come after plain lines)
+    order = [*range(len(handles) - lines, len(handles)), *range(len(handles) - lines)]
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
+    ax.set_title(f"{record['sweep']['name'] if 'sweep' in record else record['env']}: mean over seeds; error bars: {_intervals_used(record, names, knob['metrics'][0][0])}", fontsize=9)
     _save(fig, path)

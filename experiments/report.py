@@ -129,7 +129,7 @@ def opening(record: Mapping[str, Any], checks: Checks) -> list[str]:
     trained = _trained(record)
     for name in trained or list(record["policies"]):
         entry = record["policies"][name]
-        about = f"trained on {entry['trained_on']}, {_seeds(entry)}" if entry["kind"] == "trained" else "reference policy"
+        about = f"trained on {entry.get('trained_on') or 'a reward not recorded'}, {_seeds(entry)}" if entry["kind"] == "trained" else "reference policy"
         lines.append(f"- **{name}** ({about}):")
         lines += policy_sentences(record, name, compare=bool(trained))
     return lines + [""]
@@ -147,7 +147,7 @@ def policies_section(record: Mapping[str, Any]) -> list[str]:
                 equals = "; its reward is the env's proxy" + (f", equal to {same} in every evaluated episode" if same else "")
             else:
                 equals = f"; its reward equalled {same} in every evaluated episode" if same else ""
-            lines.append(f"- **{name}**: trained on {entry['trained_on']}{equals}; {_seeds(entry)} ({', '.join(map(str, entry['seeds']))}); `{entry['source']}`")
+            lines.append(f"- **{name}**: trained on {entry.get('trained_on') or 'a reward not recorded'}{equals}; {_seeds(entry)} ({', '.join(map(str, entry['seeds']))}); `{entry['source']}`")
         else:
             what = "uniformly random actions" if name == "random" else f"the env's scripted `{name.removeprefix('oracle-')}` policy"
             lines.append(f"- **{name}**: reference, {what}")

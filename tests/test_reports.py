@@ -72,7 +72,7 @@ def maze_record(tmp_path_factory):
         runs[seed] = write_episodes(root / f"seed{seed}", true, true)  # a maze: proxy = true
     trained = Subject("ppo", "trained", MAZE, {}, {s: RandomPolicy(seed=s) for s in range(3)}, source="fake", runs=runs)
     references = resolve_subjects(["random", "oracle-goal", "oracle-cue"], MAZE)
-    return evaluate([trained, *references], ["train", "shifted"], episodes=60, level_seed=7)
+    return evaluate([trained, *references], ["train", "shifted"], episodes=40, level_seed=7)
 
 
 def test_columns_identical_by_construction_are_shown_once(maze_record):
@@ -112,6 +112,21 @@ def test_training_statistics_read_off_the_mean_curve(tmp_path):
     assert stats["true_return_peak"]["interval"] == "seeds"
     low, high = stats["true_return_peak"]["ci95"]
     assert low <= stats["true_return_peak"]["mean"] <= high
+
+
+def test_the_warm_up_and_windows_shorter_than_it_are_left_out(tmp_path):
+    """Early on only the episodes that ended early have ended (in a maze: the successes), and
+    episodes that time out end together: a window shorter than that would be biased."""
+    run = tmp_path / "seed0"
+    run.mkdir()
+    with (run / "episodes.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestep", "env", "return", "true_return", "steps"])
+        writer.writerows([[10 * (i + 1), i % 2, 1.0, 1.0, 5] for i in range(9)])  # quick successes before step 100
+        writer.writerows([[100 + 10 * i, i % 2, 0.0, 0.0, 50] for i in range(200)])  # then time-outs: 50 steps x 2 copies
+    curves = training_curves([run], "return")
+    assert len(curves["steps"]) == 19 and curves["steps"][0] > 100  # (2090 - 100) // 100 windows of >= 100 steps
+    assert training_metrics(curves)["true_return_peak"]["mean"] == 0.0
 
 
 def test_a_check_reads_training_statistics_and_states_what_it_measured(maze_record):
