@@ -53,6 +53,7 @@ class Subject:
     seeds: dict[int, Policy]
     source: str = ""
     runs: dict[int, Path] = field(default_factory=dict)  # seed -> run folder, for training curves
+    reward_model: str | None = None  # the learned reward model it was trained on, if any
 
 
 def trained_subject(name: str, folders_or_models: Sequence[Path], deterministic: bool) -> Subject:
@@ -69,7 +70,8 @@ def trained_subject(name: str, folders_or_models: Sequence[Path], deterministic:
         seeds[seed] = ModelPolicy(loaded, deterministic=deterministic, name=name)
         if Path(path).is_dir():
             runs[seed] = Path(path)
-    return Subject(name, "trained", env_id, env_kwargs, seeds, source=str(folders_or_models[0]), runs=runs)
+    learned = (loaded.config.get("reward_model") or {}).get("path")
+    return Subject(name, "trained", env_id, env_kwargs, seeds, source=str(folders_or_models[0]), runs=runs, reward_model=learned)
 
 
 def resolve_subject(spec: str, deterministic: bool = False) -> Subject | str:
@@ -117,11 +119,13 @@ def resolve_subjects(specs: Sequence[str], env_id: str | None, deterministic: bo
 
 
 def trained_on(subject: Subject) -> str | None:
-    """The reward a trained policy was trained on, in words: ``reward=<value>`` where the env
-    has a ``reward`` knob (its default if the config left it out), else "the env's reward";
-    None for reference policies."""
+    """The reward a trained policy was trained on, in words: a learned reward model's file,
+    else ``reward=<value>`` where the env has a ``reward`` knob (its default if the config
+    left it out), else "the env's reward"; None for reference policies."""
     if subject.kind != "trained":
         return None
+    if subject.reward_model:
+        return f"the learned reward model `{subject.reward_model}`"
     if "reward" in subject.env_kwargs:
         return f"reward={subject.env_kwargs['reward']}"
     knob = inspect.signature(core_class(subject.env_id)).parameters.get("reward")

@@ -41,7 +41,7 @@ from goodhart.agents.preferences.dataset import load_dataset, save_dataset
 from goodhart.agents.preferences.raters import RaterConfig
 from goodhart.agents.preferences.reward_model import FitConfig, load_reward_model
 from goodhart.experiments.config import CONFIG_DIR, ConfigError, apply_override, read_yaml, validate
-from goodhart.experiments.metrics import across_seeds
+from goodhart.experiments.metrics import across_seeds, interval
 from goodhart.experiments.rlhf import collect_preferences
 from goodhart.experiments.sweep import LocalBackend, Manifest, Run, exit_error, run_all, seed_list
 
@@ -326,12 +326,12 @@ def overoptimization_checks(record: Mapping[str, Any], plan: Mapping[str, tuple[
         checks.append((f"{condition}: the proxy (reward model) return at the end exceeds its value at the true return's peak "
                        f"({e['final_proxy']['mean']:.2f} vs {e['peak_proxy']['mean']:.2f})",
                        e["final_proxy"]["mean"] > e["peak_proxy"]["mean"]))
-        checks.append((f"{condition}: the final true return is below the peak's 95 % CI "
-                       f"({e['final_true']['mean']:.2f} vs peak {e['peak_true']['mean']:.2f} [{e['peak_true']['ci95'][0]:.2f}, {e['peak_true']['ci95'][1]:.2f}])",
-                       e["final_true"]["mean"] < e["peak_true"]["ci95"][0]))
-        checks.append((f"{condition}: the fitted R(d) turns down: beta > 0 with its 95 % CI above 0 "
-                       f"({e['beta']['mean']:.2f} [{e['beta']['ci95'][0]:.2f}, {e['beta']['ci95'][1]:.2f}])",
-                       e["beta"]["ci95"][0] > 0))
+        checks.append((f"{condition}: the final true return is below the peak's interval (95 % CI; with 2 seeds their range) "
+                       f"({e['final_true']['mean']:.2f} vs peak {_ci(e['peak_true'])})",
+                       e["final_true"]["mean"] < interval(e["peak_true"])[0]))
+        checks.append((f"{condition}: the fitted R(d) turns down: beta > 0 with its interval (95 % CI; with 2 seeds their range) above 0 "
+                       f"({_ci(e['beta'])})",
+                       interval(e["beta"])[0] > 0))
     for condition, (n, kl) in plan.items():
         base = f"labels={n}"
         if kl == 0 or condition not in entries or base not in entries:
@@ -353,7 +353,7 @@ def overoptimization_checks(record: Mapping[str, Any], plan: Mapping[str, tuple[
 def plot(record: Mapping[str, Any], path: Path) -> None:
     """Left: the proxy (reward model) return against d; middle: the true return gained since
     the initial policy against d, with the fitted R(d); right: peak true return against labels."""
-    from goodhart.experiments.report import _pyplot, _save
+    from goodhart.experiments.plots import _pyplot, _save
 
     plt = _pyplot()
     entries = record["conditions"]
@@ -382,8 +382,8 @@ def plot(record: Mapping[str, Any], path: Path) -> None:
         labels = [n for n, _ in plain]
         for key, marker, name in (("peak_true", "o", "true return at its peak"), ("final_true", "x", "final true return")):
             means = np.array([e[key]["mean"] for _, e in plain])
-            lows = np.array([e[key]["ci95"][0] for _, e in plain])
-            highs = np.array([e[key]["ci95"][1] for _, e in plain])
+            lows = np.array([interval(e[key])[0] for _, e in plain])
+            highs = np.array([interval(e[key])[1] for _, e in plain])
             errors = np.nan_to_num(np.vstack([means - lows, highs - means]), nan=0.0).clip(min=0)
             axes[2].errorbar(labels, means, yerr=errors, marker=marker, capsize=3, label=name)
         axes[2].set_xscale("log")
@@ -395,7 +395,7 @@ def plot(record: Mapping[str, Any], path: Path) -> None:
 
 
 def _ci(stats: Mapping[str, Any]) -> str:
-    from goodhart.experiments.report import fmt
+    from goodhart.experiments.columns import fmt
 
     return fmt(stats)
 
@@ -409,7 +409,7 @@ def write_overoptimization_report(record: Mapping[str, Any], spec: Overoptimizat
         spec.description.strip(),
         "",
         f"Env `{record['env']}` {record['env_kwargs']}; rater {record['rater']}; segments from {', '.join(record['sources'])}. "
-        f"Seeds {record['seeds']}: each has its own preference data, reward models and PPO runs. Cells: mean over seeds [95 % bootstrap CI].",
+        f"Seeds {record['seeds']}: each has its own preference data, reward models and PPO runs. Cells: mean over seeds [95 % bootstrap CI over seeds]; with 2 seeds, (range low, high): their range, not a CI.",
         "",
         "## Expected effects",
         "",

@@ -16,7 +16,7 @@ from goodhart.cli import app
 from goodhart.experiments.columns import columns, fmt
 from goodhart.experiments.config import ConfigError
 from goodhart.experiments.curves import TRAINING, training_curves, training_metrics
-from goodhart.experiments.evaluate import Subject, evaluate, read_results, resolve_subjects, write_results
+from goodhart.experiments.evaluate import Subject, evaluate, read_results, resolve_subjects, trained_on, write_results
 from goodhart.experiments.metrics import across_seeds, recovery, same_columns
 from goodhart.experiments.report import markdown, summary, write_report
 from goodhart.experiments.reproduce import check_evaluation, knob_record, measure
@@ -165,6 +165,8 @@ def test_a_policy_trained_on_another_reward_is_named_and_the_proxy_column_is_the
     assert "trained on reward=progress, 2 seeds" in text
     assert "its reward equalled true return" in text
     assert "score (the proxy) 53.00 (both seeds) points per episode" in text
+    learned = Subject("rlhf", "trained", race, {"reward": "score"}, {0: OraclePolicy("racer")}, reward_model="rm/model")
+    assert trained_on(learned) == "the learned reward model `rm/model`"
 
 
 def test_recovery_is_the_smallest_value_half_way_to_the_target():
