@@ -166,3 +166,15 @@ def test_pixel_layer_settings_are_checked(tmp_path, content, key):
     code, out = goodhart("train", "--config", str(bad), "--out", str(tmp_path / "runs"))
     assert code != 0 and len(out.strip().splitlines()) == 1 and key in out and str(bad) in out
     assert not (tmp_path / "runs").exists()
+
+
+def test_pixel_config_differs_from_the_planes_config_only_in_what_the_agent_sees():
+    """colormaze_rgb.yaml is colormaze.yaml on pixels: a change to one must reach the other."""
+    from goodhart.experiments.config import CONFIG_DIR, read_yaml, validate
+
+    planes = validate(read_yaml(CONFIG_DIR / "colormaze.yaml"), "colormaze.yaml").model_dump()
+    pixels = validate(read_yaml(CONFIG_DIR / "colormaze_rgb.yaml"), "colormaze_rgb.yaml").model_dump()
+    assert pixels["env_kwargs"] == {**planes["env_kwargs"], "obs_mode": "rgb", "rgb_tile": 4}
+    assert pixels["network"] == {**planes["network"], "tile": 4, "tile_channels": TILE_CHANNELS}
+    for key in set(planes) - {"env_kwargs", "network"}:
+        assert pixels[key] == planes[key], key
