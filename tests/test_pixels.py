@@ -178,3 +178,21 @@ def test_pixel_config_differs_from_the_planes_config_only_in_what_the_agent_sees
     assert pixels["network"] == {**planes["network"], "tile": 4, "tile_channels": TILE_CHANNELS}
     for key in set(planes) - {"env_kwargs", "network"}:
         assert pixels[key] == planes[key], key
+
+
+@pytest.mark.parametrize("tile", [4, 2])
+def test_paint_fills_floors_and_draws_objects_in_the_middle_of_their_cell(tile):
+    core = make_vec(COLOR, 1, **RGB).core
+    channel = {name: k for k, name in enumerate(core.CHANNELS)}
+    planes = np.zeros((1, len(core.CHANNELS), 2, 2), np.uint8)
+    planes[0, channel["cue"], 0, 0] = planes[0, channel["goal"], 0, 0] = 1  # the goal on the cue
+    planes[0, channel["goal"], 1, 1] = 1  # the goal on bare floor
+    image = core.paint(planes, tile)
+    assert image.shape == (1, 2 * tile, 2 * tile, 3) and image.dtype == np.uint8
+    cue, goal, floor = (np.array(c, np.uint8) for c in (core.COLOURS["cue"], core.COLOURS["goal"], core.BACKGROUND))
+    middle = slice(tile // 4, tile - tile // 4) if tile >= 3 else slice(0, tile)
+    cell = image[0, :tile, :tile]
+    assert (cell[middle, middle] == goal).all()
+    assert (cell[0, 0] == cue).all() if tile >= 3 else (cell == goal).all()  # the cue shows around the goal
+    assert (image[0, :tile, tile:] == floor).all() and (image[0, tile:, :tile] == floor).all()
+    assert (image[0, tile:, tile:][middle, middle] == goal).all()
