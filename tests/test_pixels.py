@@ -1,6 +1,6 @@
 """Pixels (``obs_mode="rgb"``) as a training observation: train with periodic evaluation,
 evaluate, record a demo, save and load, export, and the network's input in [0, 1]. Resume of
-a pixel run is in tests/test_training.py, beside the planes'."""
+a pixel run and the checks of network.tile are in tests/test_training.py, beside the planes'."""
 
 from __future__ import annotations
 
@@ -150,22 +150,6 @@ def test_pixel_network_needs_a_tile_and_planes_take_none():
         GridCNN(pixels)
     with pytest.raises(ValueError, match="for pixel observations"):
         GridCNN(planes, tile=4)
-
-
-@pytest.mark.parametrize(
-    "content,key",
-    [
-        ("network:\n  tile: 4\n", "network.tile"),
-        ("network:\n  tile_channels: 8\n", "network.tile_channels"),
-        ("env_kwargs:\n  obs_mode: rgb\nnetwork:\n  tile: 3\n", "network.tile"),
-    ],
-)
-def test_pixel_layer_settings_are_checked(tmp_path, content, key):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(f"env: {COLOR}\n{content}")
-    code, out = goodhart("train", "--config", str(bad), "--out", str(tmp_path / "runs"))
-    assert code != 0 and len(out.strip().splitlines()) == 1 and key in out and str(bad) in out
-    assert not (tmp_path / "runs").exists()
 
 
 def test_pixel_config_differs_from_the_planes_config_only_in_what_the_agent_sees():

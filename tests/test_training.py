@@ -226,6 +226,9 @@ def test_existing_run_needs_resume(tmp_path):
         ("env: goodhart/ColorMaze-v0\nenv_kwargs:\n  colour: red\n", "env_kwargs.colour"),
         ("env: goodhart/Nope-v0\n", "env"),
         ("env: goodhart/ColorMaze-v0\neval:\n  distributions: [mars]\n", "eval.distributions"),
+        ("env: goodhart/ColorMaze-v0\nnetwork:\n  tile: 4\n", "network.tile"),  # pixels only
+        ("env: goodhart/ColorMaze-v0\nnetwork:\n  tile_channels: 8\n", "network.tile_channels"),
+        ("env: goodhart/ColorMaze-v0\nenv_kwargs:\n  obs_mode: rgb\nnetwork:\n  tile: 3\n", "network.tile"),  # 4 % 3
         ("env: [unclosed\n", "YAML"),
     ],
 )
