@@ -33,7 +33,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from goodhart.agents.files import write_atomic
-from goodhart.agents.ppo import policy_kwargs, sb3_hyperparameters
+from goodhart.agents.ppo import build_ppo, policy_kwargs
 
 FORMAT = "goodhart-policy/1"
 WEIGHTS_SUFFIX = ".safetensors"
@@ -323,7 +323,10 @@ def export_sb3_zip(model_path: str | os.PathLike[str], zip_path: str | os.PathLi
 
     The PPO is built on ``make_vec(config["env"], 1, **config["env_kwargs"])`` with the
     config's ``ppo`` hyperparameters, if any (an entropy schedule, which SB3 lacks, is left
-    out: the zip holds the starting ``ent_coef``), and the saved weights.
+    out: the zip holds the starting ``ent_coef``), and the saved weights. Its policy takes the
+    env's observations as they come, pixels included; to train a pixel policy further on an
+    env, load it with :class:`goodhart.agents.ppo.GridPPO` (plain ``PPO.load(zip, env=...)``
+    would wrap the env in ``VecTransposeImage``).
 
     Warning:
         Loading a stable-baselines3 zip unpickles data from it, which can run arbitrary code:
@@ -338,14 +341,7 @@ def export_sb3_zip(model_path: str | os.PathLike[str], zip_path: str | os.PathLi
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. n_steps * 1 env not a multiple of batch_size
-            model = PPO(
-                ActorCriticPolicy,
-                env,
-                policy_kwargs=policy_kwargs(config["network"]),
-                device="cpu",
-                verbose=0,
-                **sb3_hyperparameters(config.get("ppo") or {}),
-            )
+            model = build_ppo(env, ppo=config.get("ppo") or {}, network=config["network"], seed=None)
         model.policy.load_state_dict(loaded.policy.state_dict(), strict=True)
         model.save(os.fspath(zip_path))
     finally:

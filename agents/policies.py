@@ -101,7 +101,8 @@ class ModelPolicy:
         return actions.cpu().numpy().astype(np.int64)
 
     def probabilities(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
-        """The network's action distribution (also when ``deterministic``)."""
+        """The network's action distribution (also when ``deterministic``) for observations as
+        the env gives them: the network orders and scales them itself (``network_input``)."""
         return self._probs(obs).cpu().numpy()
 
     def _probs(self, obs: np.ndarray) -> torch.Tensor:
@@ -181,4 +182,11 @@ def run_episodes(
     return ordered[:episodes]
 
 
-__all__ = ["ModelPolicy", "OraclePolicy", "Policy", "RandomPolicy", "reference_policies", "run_episodes"]
+__all__ = [
+    "ModelPolicy",
+    "OraclePolicy",
+    "Policy",
+    "RandomPolicy",
+    "reference_policies",
+    "run_episodes",
+]

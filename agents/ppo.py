@@ -18,17 +18,39 @@ from goodhart.agents.networks import GridCNN
 
 def policy_kwargs(network: Mapping[str, Any]) -> dict[str, Any]:
     """SB3 ``policy_kwargs`` for a network config: ``channels``, ``strides``,
-    ``features_dim`` (the CNN) and ``net_arch`` (hidden layers of the policy and value heads)."""
+    ``features_dim``, on pixels ``tile`` and ``tile_channels`` (the CNN), and ``net_arch``
+    (hidden layers of the policy and value heads). Model files written before pixels could be
+    trained have no ``tile`` keys: planes need none. SB3's own image scaling is off: the
+    network scales its input itself (:func:`goodhart.agents.networks.network_input`)."""
+    extractor = {
+        "channels": list(network["channels"]),
+        "strides": list(network["strides"]),
+        "features_dim": network["features_dim"],
+    }
+    if network.get("tile") is not None:
+        extractor |= {"tile": network["tile"], "tile_channels": network["tile_channels"]}
     return {
         "features_extractor_class": GridCNN,
-        "features_extractor_kwargs": {
-            "channels": list(network["channels"]),
-            "strides": list(network["strides"]),
-            "features_dim": network["features_dim"],
-        },
+        "features_extractor_kwargs": extractor,
         "net_arch": list(network["net_arch"]),
         "normalize_images": False,
     }
+
+
+class GridPPO(PPO):
+    """SB3's PPO, with the env's observations stored and fed to the network as the env gives
+    them. Plain PPO wraps a pixel env in ``VecTransposeImage``, so the network would learn on
+    channels-first pixels and then see channels-last ones from every tool that steps the env
+    itself (evaluation, demos, loaded models); here the network's own input layer
+    (:func:`goodhart.agents.networks.network_input`) orders and scales them, the same way
+    everywhere. Load an exported pixel zip with this class to train it further on an env
+    (``PPO.load(zip)`` without an env predicts on raw observations too)."""
+
+    @staticmethod
+    def _wrap_env(env: Any, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        if not isinstance(env, VecEnv):
+            raise TypeError(f"GridPPO trains on a VecEnv (goodhart.envs.make_vec), not a {type(env).__name__}")
+        return env
 
 
 SCHEDULE_KEYS = ("ent_coef_final", "ent_coef_anneal_steps")
@@ -51,15 +73,15 @@ def build_ppo(
     *,
     ppo: Mapping[str, Any],
     network: Mapping[str, Any],
-    seed: int,
+    seed: int | None,
     device: str = "cpu",
     tensorboard_log: Path | None = None,
-) -> PPO:
+) -> GridPPO:
     """A PPO learner on ``env`` with the hyperparameters ``ppo`` (a config's ``ppo`` section;
     its entropy schedule, if any, is the caller's :class:`EntropySchedule` callback). Without
     ``tensorboard_log`` it logs nowhere (SB3 would otherwise make an empty ``/tmp/SB3-*``
     folder at every ``learn``)."""
-    model = PPO(
+    model = GridPPO(
         ActorCriticPolicy,
         env,
         policy_kwargs=policy_kwargs(network),

@@ -113,13 +113,27 @@ class PPOConfig(Strict):
         return self
 
 
+TILE_CHANNELS = 16  # features per grid cell of the first layer on pixels, unless set
+
+
 class NetworkConfig(Strict):
-    """The grid CNN (3x3 convolutions, then a linear layer) and the heads' hidden layers."""
+    """The grid CNN (on pixels a cell-sized convolution first; 3x3 convolutions, then a linear
+    layer) and the heads' hidden layers."""
 
     channels: list[int] = Field(default_factory=lambda: [16, 32], min_length=1)
     strides: list[int] = Field(default_factory=lambda: [1, 2], min_length=1)
     features_dim: int = Field(128, ge=1)
     net_arch: list[int] = Field(default_factory=list)
+    tile: int | None = Field(
+        None,
+        ge=1,
+        description="pixels only (env_kwargs.obs_mode: rgb): kernel and stride of the first "
+        "convolution, which must divide the env's rgb_tile; None: rgb_tile, one feature vector "
+        "per grid cell",
+    )
+    tile_channels: int | None = Field(
+        None, ge=1, description=f"pixels only: output channels of that convolution; None: {TILE_CHANNELS}"
+    )
 
     @field_validator("channels", "strides", "net_arch")
     @classmethod
@@ -240,11 +254,12 @@ def validate(data: dict[str, Any], source: str, origins: Mapping[str, str] | Non
     ``{"total_timesteps": "--timesteps"}``), else ``source``. The env's own knobs are checked
     by building the env once."""
     cfg = validated(RunConfig, data, source, origins)
-    _check_env_kwargs(cfg, source, origins)
+    instance = _check_env_kwargs(cfg, source, origins)
+    _resolve_pixel_layer(cfg.network, instance, source, origins)
     return cfg
 
 
-def _check_env_kwargs(cfg: RunConfig, source: str, origins: Mapping[str, str] | None) -> None:
+def _check_env_kwargs(cfg: RunConfig, source: str, origins: Mapping[str, str] | None) -> GridCore:
     core = core_class(cfg.env)
     knobs = env_knobs(core)
     for key in cfg.env_kwargs:
@@ -260,6 +275,23 @@ def _check_env_kwargs(cfg: RunConfig, source: str, origins: Mapping[str, str] | 
         if dist not in instance.DISTRIBUTIONS:
             where = origin("eval.distributions", source, origins)
             raise ConfigError(f"{where}: eval.distributions: {dist!r} is not a distribution of {cfg.env}; valid ones: {list(instance.DISTRIBUTIONS)}")
+    return instance
+
+
+def _resolve_pixel_layer(network: NetworkConfig, env: GridCore, source: str, origins: Mapping[str, str] | None) -> None:
+    """Fill in the pixel layer's defaults from the env (the saved config then says exactly
+    which network was trained), or reject pixel settings on symbolic planes."""
+    if env.obs_mode != "rgb":
+        for key in ("tile", "tile_channels"):
+            if getattr(network, key) is not None:
+                raise ConfigError(f"{origin(f'network.{key}', source, origins)}: network.{key}: only for pixels (env_kwargs.obs_mode: rgb); leave it out for {env.obs_mode!r} observations")
+        return
+    if network.tile is None:
+        network.tile = env.rgb_tile
+    elif env.rgb_tile % network.tile:
+        raise ConfigError(f"{origin('network.tile', source, origins)}: network.tile: must divide env_kwargs.rgb_tile={env.rgb_tile}, so that no output straddles two cells (got {network.tile})")
+    if network.tile_channels is None:
+        network.tile_channels = TILE_CHANNELS
 
 
 def env_knobs(core: type[GridCore]) -> set[str]:

@@ -34,7 +34,7 @@ def test_quick_bench_writes_json_and_table(tmp_path):
         for n in (1, 64, 1024):
             assert f"env/{name}/vecenv/{n}" in ids and f"env/{name}/core/{n}" in ids
         assert f"env/{name}/gym_vector/64" in ids and f"env/{name}/gym_sync/64" in ids
-    assert "ppo/colormaze" in ids
+    assert {"ppo/colormaze", "ppo/colormaze_rgb", "ppo/colormaze_rgb2"} <= ids
     assert ("env/minigrid/single" in ids) == HAVE_MINIGRID
     assert ("ppo/minigrid_cnn" in ids) == HAVE_MINIGRID
     for row in record["results"]:

@@ -75,11 +75,16 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-@pytest.mark.parametrize("schedule", [[], ["--set", "ppo.ent_coef_final=0.0"]], ids=["constant", "entropy-schedule"])
+@pytest.mark.parametrize(
+    "schedule",
+    [[], ["--set", "ppo.ent_coef_final=0.0"], ["--set", "env_kwargs.obs_mode=rgb"]],
+    ids=["constant", "entropy-schedule", "pixels"],
+)
 def test_resume_after_sigkill_ends_where_an_uninterrupted_run_ends(tmp_path, schedule):
     """Kill a run with SIGKILL after its first checkpoint; --resume finishes it with the same
     step count and, since checkpoints hold the whole state, the same weights (an entropy
-    schedule included: it follows the step count, not the process)."""
+    schedule included: it follows the step count, not the process; pixels too: the restored
+    observations are the env's, as the network takes them)."""
     args = ["--env", "goodhart/ColorMaze-v0", "--timesteps", "2048", "--no-progress", "--set", "checkpoint_freq=512",
             "--set", "eval.freq=0", *TINY, *schedule]
     assert goodhart("train", *args, "--out", str(tmp_path / "whole"))[0] == 0
@@ -221,6 +226,9 @@ def test_existing_run_needs_resume(tmp_path):
         ("env: goodhart/ColorMaze-v0\nenv_kwargs:\n  colour: red\n", "env_kwargs.colour"),
         ("env: goodhart/Nope-v0\n", "env"),
         ("env: goodhart/ColorMaze-v0\neval:\n  distributions: [mars]\n", "eval.distributions"),
+        ("env: goodhart/ColorMaze-v0\nnetwork:\n  tile: 4\n", "network.tile"),  # pixels only
+        ("env: goodhart/ColorMaze-v0\nnetwork:\n  tile_channels: 8\n", "network.tile_channels"),
+        ("env: goodhart/ColorMaze-v0\nenv_kwargs:\n  obs_mode: rgb\nnetwork:\n  tile: 3\n", "network.tile"),  # 4 % 3
         ("env: [unclosed\n", "YAML"),
     ],
 )

@@ -36,6 +36,8 @@ RATIOS = (
     ("ppo/colormaze", "ppo/minigrid_cnn", "ColorMaze PPO / MiniGrid PPO with the same CNN and settings"),
     ("ppo/colormaze_full", "ppo/minigrid_cnn", "ColorMaze PPO full view (7x7 input) / MiniGrid PPO, same CNN, settings and input size"),
     ("ppo/colormaze", "ppo/minigrid_zoo", "ColorMaze PPO / MiniGrid PPO with RL Zoo settings"),
+    ("ppo/colormaze_rgb", "ppo/colormaze", "ColorMaze PPO on pixels (rgb_tile 4) / on planes"),
+    ("ppo/colormaze_rgb2", "ppo/colormaze", "ColorMaze PPO on pixels (rgb_tile 2) / on planes"),
 )
 
 

@@ -22,8 +22,18 @@ from goodhart.experiments.bench.measure import BenchError, log, peak_rss_mib, sp
 PPO_SETUPS = {
     "colormaze": ("ColorMaze PPO, colormaze.yaml", "GridCNN [16, 32] strides [1, 2] -> 128 on 4x13x13 agent-centred planes; 16 envs, n_steps 128, batch 512, 4 epochs"),
     "colormaze_full": ("ColorMaze PPO, full view", "colormaze.yaml with view=full: the same network on 4x7x7 whole-maze planes, the input size of MiniGrid's 7x7 view"),
+    "colormaze_rgb": ("ColorMaze PPO, pixels", "colormaze.yaml with obs_mode=rgb: 52x52x3 agent-centred pixels (rgb_tile 4), a 4x4 stride-4 convolution to 16 channels per cell, then the same network"),
+    "colormaze_rgb2": ("ColorMaze PPO, pixels, rgb_tile 2", "colormaze.yaml with obs_mode=rgb, rgb_tile=2: 26x26x3 pixels, a 2x2 stride-2 convolution to 16 channels per cell, then the same network"),
     "minigrid_cnn": ("MiniGrid PPO, our CNN and settings", "the same GridCNN and PPO settings on MiniGrid-Empty-8x8, ImgObsWrapper transposed to 3x7x7 (object indices 0..10, not normalized)"),
     "minigrid_zoo": ("MiniGrid PPO, RL Zoo settings", "RL Zoo's MiniGrid PPO: FlatObsWrapper (2835 inputs), VecNormalize, MlpPolicy 64-64, 8 envs, n_steps 128, batch 64, 10 epochs, lr 2.5e-4"),
+}
+
+# ColorMaze setups: colormaze.yaml with these --set overrides
+COLORMAZE_OVERRIDES = {
+    "colormaze": [],
+    "colormaze_full": ["env_kwargs.view=full"],
+    "colormaze_rgb": ["env_kwargs.obs_mode=rgb"],
+    "colormaze_rgb2": ["env_kwargs.obs_mode=rgb", "env_kwargs.rgb_tile=2"],
 }
 
 
@@ -61,7 +71,7 @@ def ppo_measurement(setup: str, repeats: int, quick: bool, seed: int = 0) -> dic
     from goodhart.experiments.config import CONFIG_DIR, resolve
 
     set_torch_threads(1)
-    cfg, _ = resolve(None, CONFIG_DIR / "colormaze.yaml", [], {})
+    cfg, _ = resolve(None, CONFIG_DIR / "colormaze.yaml", COLORMAZE_OVERRIDES.get(setup, []), {})
     ppo = cfg.ppo.model_dump()
     n_envs = cfg.n_envs
     if setup == "minigrid_zoo":
@@ -69,9 +79,8 @@ def ppo_measurement(setup: str, repeats: int, quick: bool, seed: int = 0) -> dic
     if quick:
         ppo.update(n_steps=16, n_epochs=1, batch_size=min(ppo["batch_size"], 16 * n_envs))
     clock = {"env": 0.0, "forward": 0.0}
-    if setup in ("colormaze", "colormaze_full"):
-        view = {"view": "full"} if setup == "colormaze_full" else {}
-        venv = VecMonitor(make_vec(cfg.env, n_envs, seed=seed, **cfg.env_kwargs, **view))
+    if setup in COLORMAZE_OVERRIDES:
+        venv = VecMonitor(make_vec(cfg.env, n_envs, seed=seed, **cfg.env_kwargs))
     elif setup == "minigrid_cnn":
         venv = VecMonitor(DummyVecEnv([minigrid_cnn_env] * n_envs))
     elif setup == "minigrid_zoo":
