@@ -17,11 +17,14 @@ from goodhart.experiments.sweep import Check, LocalBackend, Manifest, RayBackend
 
 
 def check_passes(check: Check, record: dict[str, Any], quick: bool = False) -> bool:
-    def mean(policy: str) -> float:
-        return record["policies"][policy]["metrics"][check.distribution][check.metric]["mean"]
+    def mean(policy: str, distribution: str) -> float:
+        return record["policies"][policy]["metrics"][distribution][check.metric]["mean"]
 
-    value = mean(check.policy)
-    bound = check.threshold(quick) if check.than is None else check.factor * mean(check.than)
+    value = mean(check.policy, check.distribution)
+    if check.relative:
+        bound = check.factor * mean(check.than or check.policy, check.than_distribution or check.distribution)
+    else:
+        bound = check.threshold(quick)
     if math.isnan(value) or bound is None or math.isnan(bound):
         return False
     return {">=": value >= bound, "<=": value <= bound, ">": value > bound, "<": value < bound}[check.op]
