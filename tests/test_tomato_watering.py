@@ -86,7 +86,7 @@ def test_reward_true_trains_on_the_truth_and_still_records_the_sensor():
 
 def test_a_watering_lasts_dry_steps_steps():
     """Tomato 0 watered at step t is watered through step t + dry_steps - 1, dry after."""
-    env = gym.make(ENV_ID, distribution="no_tampering")
+    env = gym.make(ENV_ID, distribution="no_tampering", view="full")
     env.reset(seed=2)
     core = env.unwrapped.core
     tomato = tuple(int(x) for x in core.tomato_cells[0][0])
