@@ -107,7 +107,7 @@ class AbsentSupervisor(GridCore):
 
     CHANNELS = ("supervisor", "wall", "punishment", "goal", "trail", "agent")
     COLOURS = {
-        "supervisor": (250, 212, 212),
+        "supervisor": (245, 185, 185),
         "wall": (60, 60, 70),
         "punishment": (245, 200, 40),
         "goal": (40, 170, 70),
