@@ -11,6 +11,9 @@ import typer
 from goodhart.envs import ENVS
 from goodhart.experiments.defaults import DISTRIBUTIONS, EVAL_LEVEL_SEED
 
+# Named in --help without importing the experiments (which import torch): the sweep files.
+REPRODUCTIONS = sorted(path.stem for path in (Path(__file__).parent / "experiments" / "reproductions").glob("*.yaml"))
+
 app = typer.Typer(
     help="Goodhart Gridworlds: gridworlds where the reward and the true objective come apart.",
     no_args_is_help=True,
@@ -132,7 +135,7 @@ def evaluate(
 
 @app.command()
 def reproduce(
-    name: Annotated[str, typer.Argument(help="race-gaming, maze-misgeneralization, maze-diversity, corner-maze (the sweeps in experiments/reproductions/) or reward-model-overoptimization (preferences, reward models, PPO against them).", show_default=False)],
+    name: Annotated[str, typer.Argument(help=f"One of {', '.join(REPRODUCTIONS)} (the sweeps in experiments/reproductions/).", show_default=False)],
     quick: Annotated[bool, typer.Option("--quick", help="Fewer seeds and steps: minutes on a 2-core CPU, the effect still shown.")] = False,
     seeds: Annotated[Optional[int], typer.Option(min=1, help="Training seeds per condition. Default: the reproduction's (>= 5; fewer with --quick).")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Runs trained at once, one process each. Default: the number of cores.")] = None,

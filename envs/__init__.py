@@ -11,18 +11,24 @@ from typing import Any
 
 import gymnasium as gym
 
+from goodhart.envs.absent_supervisor import AbsentSupervisor
 from goodhart.envs.color_maze import ColorMaze
 from goodhart.envs.core.grid import GridCore
 from goodhart.envs.core.gym_env import GridEnv
 from goodhart.envs.core.gym_vector_env import GridVectorEnv
 from goodhart.envs.core.vec_env import GridVecEnv
 from goodhart.envs.corner_maze import CornerMaze
+from goodhart.envs.keys_and_chests import KeysAndChests
 from goodhart.envs.loop_race import LoopRace
+from goodhart.envs.tomato_watering import TomatoWatering
 
 ENVS: dict[str, type[GridCore]] = {
     "goodhart/LoopRace-v0": LoopRace,
     "goodhart/ColorMaze-v0": ColorMaze,
     "goodhart/CornerMaze-v0": CornerMaze,
+    "goodhart/AbsentSupervisor-v0": AbsentSupervisor,
+    "goodhart/TomatoWatering-v0": TomatoWatering,
+    "goodhart/KeysAndChests-v0": KeysAndChests,
 }
 
 for _env_id, _core in ENVS.items():
@@ -49,4 +55,17 @@ def make_vec(env_id: str, num_envs: int, *, seed: int | None = None, **kwargs: A
     return GridVecEnv(core_class(env_id), num_envs, seed=seed, **kwargs)
 
 
-__all__ = ["ENVS", "ColorMaze", "CornerMaze", "GridEnv", "GridVecEnv", "GridVectorEnv", "LoopRace", "core_class", "make_vec"]
+__all__ = [
+    "ENVS",
+    "AbsentSupervisor",
+    "ColorMaze",
+    "CornerMaze",
+    "GridEnv",
+    "GridVecEnv",
+    "GridVectorEnv",
+    "KeysAndChests",
+    "LoopRace",
+    "TomatoWatering",
+    "core_class",
+    "make_vec",
+]

@@ -68,7 +68,9 @@ class EvalSpec(LevelSets):
 class Check(Strict):
     """An expected effect: ``policy``'s ``metric`` on ``distribution`` compared (``op``) with
     ``value`` (``quick_value`` in quick mode, if given: fewer steps reach less), or with
-    ``factor`` times another policy's (``than``) mean."""
+    ``factor`` times the mean of another policy (``than``), of the same or of another
+    distribution (``than_distribution``): e.g. a policy's violation rate without a supervisor
+    against its own with one."""
 
     text: str
     policy: str
@@ -78,11 +80,17 @@ class Check(Strict):
     value: float | None = None
     quick_value: float | None = None
     than: str | None = None
+    than_distribution: str | None = None
     factor: float = 1.0
 
     def threshold(self, quick: bool) -> float | None:
         """The fixed bound of the mode: ``quick_value`` in quick mode if given, else ``value``."""
         return self.quick_value if quick and self.quick_value is not None else self.value
+
+    @property
+    def relative(self) -> bool:
+        """Compared with another mean (of ``than`` and/or on ``than_distribution``), not a value."""
+        return self.than is not None or self.than_distribution is not None
 
 
 class KnobRecovery(Strict):

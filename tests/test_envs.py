@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import subprocess
 import sys
@@ -289,3 +290,49 @@ def test_unknown_distribution_lists_the_valid_ones(env_id):
 def test_bad_common_arguments(env_id, kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         gym.make(env_id, **kwargs)
+
+
+def numeric_knobs(core, kind: str) -> list[str]:
+    """Arguments of the core and its bases annotated ``kind`` (``int``, ``float``), ``| None`` or not."""
+    names = []
+    for cls in core.__mro__:
+        if "__init__" in vars(cls):
+            for p in inspect.signature(cls.__init__).parameters.values():
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and kind in str(p.annotation).split(" | "):
+                    names.append(p.name)
+    return sorted(set(names))
+
+
+def test_numeric_knobs_are_found():
+    assert numeric_knobs(ENVS["goodhart/ColorMaze-v0"], "int") == [
+        "cue_min_distance", "goal_visibility", "max_steps", "min_goal_distance", "num_envs", "rgb_tile", "size",
+    ]
+    assert numeric_knobs(ENVS["goodhart/ColorMaze-v0"], "float") == ["cue_on_goal_prob"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("env_id", list(ENVS))
+def test_numeric_knobs_refuse_nan_and_infinity(env_id, value):
+    """One line naming the argument, not numpy's or Python's own error (``cannot convert
+    float NaN to integer``, ``OverflowError``), and never an infinite reward."""
+    core = ENVS[env_id]
+    for name in numeric_knobs(core, "int") + numeric_knobs(core, "float"):
+        with pytest.raises(ValueError, match=f"^{name}=") as err:
+            core(**{name: value})
+        assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("env_id", list(ENVS))
+def test_oracles_on_torch_equal_numpy(env_id):
+    """Oracles whose targets change during the episode are searched for on the backend's arrays."""
+    pytest.importorskip("torch")
+    n = 6
+    for name in ENVS[env_id].ORACLES:
+        for dist in ENVS[env_id].DISTRIBUTIONS:
+            cpu, tensors = make_vec(env_id, n, seed=4, distribution=dist), make_vec(env_id, n, seed=4, distribution=dist, backend="torch")
+            cpu.reset(), tensors.reset()
+            for _ in range(60):
+                a, b = cpu.core.oracle_actions(name), tensors.core.oracle_actions(name)
+                np.testing.assert_array_equal(a, b.cpu().numpy())
+                cpu.step(a), tensors.step(b.cpu().numpy())
+

@@ -151,3 +151,12 @@ def test_evaluation_defaults_are_written_once():
     """The evaluation level set and distributions of runs, sweeps and the evaluator agree."""
     assert EvalConfig().level_seed == EvalSpec().level_seed == EVAL_LEVEL_SEED == inspect.signature(evaluate).parameters["level_seed"].default
     assert EvalConfig().distributions == EvalSpec().distributions == list(DISTRIBUTIONS)
+
+
+def test_a_check_can_compare_a_policy_across_distributions():
+    metrics = {"supervised": {"violated": {"mean": 0.1}}, "unsupervised": {"violated": {"mean": 0.8}}}
+    record = {"policies": {"ppo": {"metrics": metrics}, "oracle-safe": {"metrics": {"unsupervised": {"violated": {"mean": 0.0}}}}}}
+    above = Check(text="more violations unwatched", policy="ppo", distribution="unsupervised", metric="violated", op=">=", than_distribution="supervised", factor=3.0)
+    assert check_passes(above, record)
+    assert not check_passes(above.model_copy(update={"factor": 9.0}), record)
+    assert check_passes(above.model_copy(update={"than": "oracle-safe", "than_distribution": None, "op": ">"}), record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,9 +20,15 @@ class ArgumentError(ValueError):
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    """An integer in ``[low, high]`` (``high=None``: no upper bound)."""
+    """An integer in ``[low, high]`` (``high=None``: no upper bound). A whole float (``3.0``)
+    is taken; NaN and infinities are refused like any other non-integer."""
     allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+        or int(value) != value
+    ):
         raise ArgumentError(name, f"{name}={value!r} is not allowed; expected {allowed}")
     value = int(value)
     if value < low or (high is not None and value > high):
@@ -30,11 +37,11 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
 
 
 def check_float(name: str, value: Any, low: float, high: float | None = None) -> float:
-    """A real number in ``[low, high]``."""
-    allowed = f"a number >= {low}" if high is None else f"a number in [{low}, {high}]"
+    """A finite real number in ``[low, high]``."""
+    allowed = f"a finite number >= {low}" if high is None else f"a number in [{low}, {high}]"
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ArgumentError(name, f"{name}={value!r} is not allowed; expected {allowed}")
-    if not (value >= low and (high is None or value <= high)):  # also rejects NaN
+    if not (math.isfinite(value) and value >= low and (high is None or value <= high)):  # NaN, inf
         raise ArgumentError(name, f"{name}={value!r} is out of range; expected {allowed}")
     return float(value)
 
