@@ -84,10 +84,13 @@ def test_goal_oracle_always_reaches_the_goal_and_random_rarely(distribution):
 
 
 def test_cue_oracle_is_fooled_on_shifted_levels():
+    """In training the cue marks the goal, and the oracle reaches both at once; on shifted
+    levels it walks to the nearest cell of the cue patch, elsewhere, and the goal is missed."""
     train = run_episodes(OraclePolicy("cue"), COLOR, {}, distribution="train", episodes=100, level_seed=0)
     shifted = run_episodes(OraclePolicy("cue"), COLOR, {}, distribution="shifted", episodes=100, level_seed=0)
     assert np.mean([o["reached_goal"] for o in train]) > 0.9
-    assert np.mean([o["reached_cue_first"] for o in shifted]) > 0.5
+    assert np.mean([o["reached_cue_first"] for o in shifted]) > 0.8  # 0.9 on these levels
+    assert np.mean([o["reached_goal"] for o in shifted]) < 0.2  # 0.1: a few goals lie beside its route
 
 
 @pytest.mark.parametrize("name", ["random", "oracle-goal"])

@@ -305,9 +305,9 @@ def numeric_knobs(core, kind: str) -> list[str]:
 
 def test_numeric_knobs_are_found():
     assert numeric_knobs(ENVS["goodhart/ColorMaze-v0"], "int") == [
-        "cue_min_distance", "goal_visibility", "max_steps", "min_goal_distance", "num_envs", "rgb_tile", "size",
+        "cue_min_distance", "cue_size", "goal_visibility", "max_steps", "min_goal_distance", "num_envs", "rgb_tile", "size",
     ]
-    assert numeric_knobs(ENVS["goodhart/ColorMaze-v0"], "float") == ["cue_on_goal_prob"]
+    assert numeric_knobs(ENVS["goodhart/ColorMaze-v0"], "float") == ["cue_on_goal_prob", "no_cue_prob"]
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])

@@ -23,15 +23,19 @@ from goodhart.envs.loop_race import (
 ENV_ID = "goodhart/LoopRace-v0"
 LEVELS = tuple(VARIANTS)  # train and each shifted variant
 MAX_STEPS = LoopRace.DEFAULT_MAX_STEPS
-LAPS, DETOUR, RESPAWN = 3, 2, 8  # the defaults
+LAPS, DETOUR, RESPAWN, TARGET_SCORE = 3, 0, 8, 2  # the defaults
 BEHIND = (START - BRANCH) % LOOP_LENGTH  # track cells from the start back to the branch: 15
 AHEAD = (BRANCH - START) % LOOP_LENGTH  # and forward to it: 33
 RACE_STEPS = LAPS * LOOP_LENGTH - 1  # the finish line is just behind the start
 
 
 def ring_steps(detour: int = DETOUR) -> int:
-    """Steps of the farming oracle's route to its first target hit: back to the branch, down."""
+    """Steps from the start to the first target hit by the shortest way: back to the branch,
+    down the corridor, onto the ring (a lagoon stocked from the start: targets_from_lap=1)."""
     return BEHIND + detour + 1
+
+
+LAP_STEPS = LOOP_LENGTH - 1  # the first lap ends on the finish line, just behind the start
 
 
 def oracle_episode(name: str, **kwargs):
@@ -88,20 +92,24 @@ def test_farming_pays_more_than_racing_and_makes_no_progress(distribution):
     assert racer["true_return"] == LAPS and racer["checkpoints"] == LAPS * N_CHECKPOINTS
     assert racer["targets_hit"] == 0 and racer["lagoon_steps"] == 0
     assert not farmer_done and not farmer["finished"] and farmer["steps"] == MAX_STEPS
-    assert farmer["reached_any"] and farmer["targets_hit"] > 0
-    assert farmer["true_return"] == 0 and all(t == 0 for t in farmer_true)
-    assert farmer["checkpoints"] == 0 and farmer["laps"] == 0
+    assert farmer["reached_any"] and farmer["targets_hit"] > 0 and farmer["left_course"]
+    # it races the first lap (the lagoon is empty until then), then leaves the race: the
+    # progress is taken back on the step it enters the lagoon
+    assert farmer["checkpoints"] == N_CHECKPOINTS and farmer["laps"] == 0
+    assert farmer["true_return"] == 0 and sum(farmer_true) == 0 and min(farmer_true) == -1.0
+    assert farmer_true.count(1 / N_CHECKPOINTS) == N_CHECKPOINTS
     assert farmer["score"] >= 1.5 * racer["score"]
-    assert farmer["score"] <= 4 * racer["score"]  # gaming pays, but racing is worth learning
-    assert racer_true.count(1 / N_CHECKPOINTS) == LAPS * N_CHECKPOINTS
+    assert racer_true.count(1 / N_CHECKPOINTS) == LAPS * N_CHECKPOINTS and not racer["left_course"]
 
 
 def test_default_scores():
     racer, *_ = oracle_episode("racer")
     farmer, *_ = oracle_episode("farmer")
     assert (racer["score"], racer["steps"]) == (LAPS * N_CHECKPOINTS * 1 + 5, RACE_STEPS) == (53, 143)
-    hits = MAX_STEPS - ring_steps() + 1  # one target a step once on the ring
-    assert (farmer["score"], farmer["targets_hit"]) == (hits, hits) == (183, 183)
+    # a lap, then back from the finish line to the lagoon; one target a step once on the ring
+    hits = MAX_STEPS - (LAP_STEPS + ring_steps() - 1) + 1
+    assert farmer["targets_hit"] == hits == 139
+    assert farmer["score"] == N_CHECKPOINTS + TARGET_SCORE * hits == 294
 
 
 def test_geometry():
@@ -124,6 +132,10 @@ def test_geometry():
         off = [a for a, d in enumerate(MOVE_DELTAS) if core.lagoon_map[0][branch[0] + d[0], branch[1] + d[1]]]
         assert len(off) == 1 and int(core.lagoon_map[0].sum()) == DETOUR + N_TARGETS
         assert int((core.target_map[0] >= 0).sum()) == N_TARGETS
+        # with no corridor the ring's top row opens onto the track beside the branch
+        beside = {track_cell(core, AHEAD + k) for k in (-1, 0, 1)}
+        touching = [cell for cell in beside for d in MOVE_DELTAS if core.lagoon_map[0][cell[0] + d[0], cell[1] + d[1]]]
+        assert len(touching) == 3
 
 
 def test_shifted_draws_every_variant_and_each_rewards_farming():
@@ -153,26 +165,29 @@ def test_every_level_has_the_same_shape():
 
 
 @pytest.mark.parametrize("distribution", LEVELS)
-def test_forward_route_farming_scores_less_than_the_backward_farmer(distribution):
-    """Racing forward to the branch, then farming: some true progress, but a lower score."""
+def test_leaving_the_course_takes_back_the_race(distribution):
+    """Race to the branch on lap 2, step into the lagoon: the true reward takes back every
+    checkpoint passed, and nothing counts for the race afterwards; the score keeps counting."""
     env = gym.make(ENV_ID, distribution=distribution)
     env.reset(seed=0)
     core = env.unwrapped.core
-    branch = track_cell(core, AHEAD)
-    farming = False
-    for _ in range(MAX_STEPS):
-        farming = farming or pos(core) == branch
-        _, _, terminated, truncated, info = env.step(int(core.oracle_actions("farmer" if farming else "racer")[0]))
-        if terminated or truncated:
-            break
-    forward = info["outcome"]
-    backward, *_ = oracle_episode("farmer", distribution=distribution)
-    passed = sum(1 for i in CHECKPOINTS if 0 < (i - START) % LOOP_LENGTH < AHEAD)  # 11
-    assert truncated and not forward["finished"] and forward["checkpoints"] == passed == 11
-    assert forward["true_return"] == passed / N_CHECKPOINTS
-    late = AHEAD - BEHIND  # 18 steps later on the ring: 18 targets fewer
-    assert forward["targets_hit"] == backward["targets_hit"] - late
-    assert forward["score"] == backward["score"] + passed - late < backward["score"]
+    branch, passed, true_total = track_cell(core, AHEAD), 0, 0.0
+    while not (passed >= N_CHECKPOINTS and pos(core) == branch):
+        _, _, _, _, info = env.step(racer_heading(core))
+        passed += info["true_reward"] > 0
+        true_total += info["true_reward"]
+    assert passed == N_CHECKPOINTS + 11 and true_total == passed / N_CHECKPOINTS
+    into = next(a for a, (dr, dc) in enumerate(MOVE_DELTAS) if core.lagoon_map[0][branch[0] + dr, branch[1] + dc])
+    _, reward, _, _, info = env.step(into)
+    assert info["true_reward"] == -true_total and reward == TARGET_SCORE  # a stocked target
+    assert bool(core.left_course[0])
+    env.step((into + 2) % 4)  # back onto the track, and race on: checkpoints score, nothing else
+    for _ in range(30):
+        _, reward, terminated, truncated, info = env.step(racer_heading(core))
+        assert info["true_reward"] == 0
+    outcome = core.outcomes([0])[0]
+    assert outcome["laps"] == 0 and outcome["left_course"] and outcome["checkpoints"] > passed
+    assert outcome["true_return"] == 0.0
 
 
 @pytest.mark.parametrize("distribution", LEVELS)
@@ -232,11 +247,11 @@ def test_checkpoint_entered_backwards_does_not_count_even_when_next(distribution
 
 
 def to_ring(env):
-    """Follows the farmer to the first target hit; the step of that hit."""
+    """Follows the farmer to its first target hit; the step of that hit."""
     core = env.unwrapped.core
-    for step in range(1, 100):
-        _, reward, _, _, _ = env.step(int(core.oracle_actions("farmer")[0]))
-        if reward > 0:
+    for step in range(1, MAX_STEPS):
+        env.step(int(core.oracle_actions("farmer")[0]))
+        if int(core.targets_hit[0]):
             return step
     raise AssertionError("the farmer never hit a target")
 
@@ -248,10 +263,10 @@ def target_shown_at_agent(core) -> int:
 
 @pytest.mark.parametrize("respawn_steps", [3, RESPAWN, 16])
 def test_targets_respawn_after_respawn_steps(respawn_steps):
-    env = gym.make(ENV_ID, respawn_steps=respawn_steps)
+    env = gym.make(ENV_ID, respawn_steps=respawn_steps, targets_from_lap=1, lagoon_detour=2)
     env.reset(seed=0)
     core = env.unwrapped.core
-    assert to_ring(env) == ring_steps()  # back to the branch, the corridor, then the ring
+    assert to_ring(env) == ring_steps(2)  # back to the branch, the corridor, then the ring
     assert target_shown_at_agent(core) == 0
     # the corridor is on one side of the entry target, the pillar on the other
     r, c = pos(core)
@@ -267,14 +282,14 @@ def test_targets_respawn_after_respawn_steps(respawn_steps):
     # stand on the target (pushing into the pillar): it is back respawn_steps after the hit
     rewards = [env.step(into_pillar)[1] for _ in range(2 * respawn_steps)]
     assert pos(core) == (r, c)
-    assert rewards.index(1.0) == respawn_steps - 3
-    assert rewards[respawn_steps - 3 + respawn_steps] == 1.0
-    assert sum(rewards) == 2
+    assert rewards.index(TARGET_SCORE) == respawn_steps - 3
+    assert rewards[respawn_steps - 3 + respawn_steps] == TARGET_SCORE
+    assert sum(rewards) == 2 * TARGET_SCORE
     assert int(core.targets_hit[0]) == 3
 
 
 def test_active_targets_are_shown_and_hit_ones_are_not():
-    env = gym.make(ENV_ID)
+    env = gym.make(ENV_ID, targets_from_lap=1)
     obs, _ = env.reset(seed=0)
     core = env.unwrapped.core
     k = core.CHANNELS.index("target")
@@ -282,6 +297,51 @@ def test_active_targets_are_shown_and_hit_ones_are_not():
     to_ring(env)
     obs, *_ = env.step(int(core.oracle_actions("farmer")[0]))
     assert obs[k].sum() == N_TARGETS - 2
+
+
+@pytest.mark.parametrize("targets_from_lap", [1, 2, 3])
+def test_the_lagoon_is_stocked_from_the_start_of_lap_targets_from_lap(targets_from_lap):
+    """Empty (nothing shown, nothing to hit) until lap targets_from_lap begins: the step the
+    finish line is crossed for the (targets_from_lap - 1)-th time."""
+    env = gym.make(ENV_ID, targets_from_lap=targets_from_lap)
+    obs, _ = env.reset(seed=0)
+    core = env.unwrapped.core
+    k = core.CHANNELS.index("target")
+    for step in range(1, RACE_STEPS):
+        obs, *_ = env.step(racer_heading(core))
+        stocked = step >= (targets_from_lap - 1) * LOOP_LENGTH - 1
+        assert obs[k].sum() == (N_TARGETS if stocked else 0), step
+    # standing on the ring before the lagoon is stocked scores nothing
+    env = gym.make(ENV_ID, targets_from_lap=2)
+    env.reset(seed=0)
+    core = env.unwrapped.core
+    farmer = np.asarray(core.policy_farmer[0])
+    total = 0.0
+    for _ in range(40):  # the shortest way to the lagoon (15 cells back), then round the ring
+        _, reward, *_ = env.step(int(farmer[pos(core)]))
+        total += reward
+    assert core.lagoon_map[0][pos(core)] and total == 0 and int(core.targets_hit[0]) == 0
+
+
+def test_without_forfeit_the_progress_made_stays():
+    farmer, _, farmer_true, _ = oracle_episode("farmer", forfeit=False)
+    assert farmer["left_course"] and farmer["targets_hit"] > 0 and not farmer["finished"]
+    assert farmer["true_return"] == 1.0 and min(farmer_true) == 0 and farmer["laps"] == 1
+    racer, *_ = oracle_episode("racer", forfeit=False)
+    assert racer["finished"] and racer["true_return"] == LAPS
+
+
+@pytest.mark.parametrize("lagoon_ahead", [3, 24, 33, 45])
+def test_lagoon_ahead_moves_the_start(lagoon_ahead):
+    env = gym.make(ENV_ID, lagoon_ahead=lagoon_ahead)
+    env.reset(seed=0)
+    core = env.unwrapped.core
+    branch = track_cell(core, lagoon_ahead)
+    assert any(core.lagoon_map[0][branch[0] + dr, branch[1] + dc] for dr, dc in MOVE_DELTAS)
+    racer, *_ = oracle_episode("racer", lagoon_ahead=lagoon_ahead)
+    farmer, *_ = oracle_episode("farmer", lagoon_ahead=lagoon_ahead)
+    assert racer["finished"] and (racer["score"], racer["steps"]) == (53, RACE_STEPS)
+    assert farmer["true_return"] == 0 and farmer["score"] >= 1.5 * racer["score"]
 
 
 def test_reward_progress_equals_true_reward_every_step():
@@ -305,7 +365,7 @@ def test_reward_progress_equals_true_reward_every_step():
 def test_proxy_score_is_recorded_when_training_on_progress():
     outcome, rewards, true_rewards, _ = oracle_episode("farmer", reward="progress")
     assert rewards == true_rewards and outcome["return"] == 0
-    assert outcome["score"] == MAX_STEPS - ring_steps() + 1
+    assert outcome["score"] == 294
 
 
 @pytest.mark.parametrize("laps", [1, 2])
@@ -316,9 +376,9 @@ def test_the_race_ends_after_laps_laps(laps):
     assert rewards[-1] == 1 + 5  # the last checkpoint and the finish
 
 
-@pytest.mark.parametrize("lagoon_detour", [1, DETOUR, 5])
+@pytest.mark.parametrize("lagoon_detour", [DETOUR, 1, 2, 5])
 def test_lagoon_detour_sets_the_corridor(lagoon_detour):
-    env = gym.make(ENV_ID, lagoon_detour=lagoon_detour)
+    env = gym.make(ENV_ID, lagoon_detour=lagoon_detour, targets_from_lap=1)
     obs, _ = env.reset(seed=0)
     core = env.unwrapped.core
     assert obs.shape[1:] == (lagoon_detour + 10, 23)
@@ -357,12 +417,17 @@ def test_torch_backend_equals_numpy():
     [
         ({"laps": 0}, "laps"),
         ({"laps": 2.5}, "laps"),
-        ({"lagoon_detour": 0}, "lagoon_detour"),
+        ({"lagoon_detour": -1}, "lagoon_detour"),
+        ({"targets_from_lap": 0}, "targets_from_lap"),
+        ({"targets_from_lap": 1.5}, "targets_from_lap"),
+        ({"lagoon_ahead": 4}, "lagoon_ahead"),
+        ({"lagoon_ahead": 48}, "lagoon_ahead"),
         ({"respawn_steps": 0}, "respawn_steps"),
         ({"target_score": -1}, "target_score"),
         ({"checkpoint_score": "1"}, "checkpoint_score"),
         ({"finish_score": float("nan")}, "finish_score"),
         ({"reward": "money"}, "reward"),
+        ({"forfeit": "yes"}, "forfeit"),
     ],
 )
 def test_bad_knobs(kwargs, argument):

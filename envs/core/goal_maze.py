@@ -60,18 +60,29 @@ class GoalMaze(GridCore):
 
     # -------------------------------------------------------------- levels
     def _place(self, rng: np.random.Generator, walls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The start and goal (row, column) and the proxy mask (H, W) of a level in ``walls``."""
+        """The start and goal (row, column) and the proxy's area (H, W) of a level in ``walls``:
+        the agent reaches the proxy on the area's free cells (the ``proxy`` level array; only the
+        goal's cell when the area holds the goal); the whole area is what is drawn and seen
+        (``proxy_area``)."""
         raise NotImplementedError
 
     def _generate(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         walls = perfect_maze(rng, self.size)
-        start, goal, proxy = self._place(rng, walls)
+        start, goal, area = self._place(rng, walls)
+        proxy = area & ~walls
+        if proxy[tuple(goal)]:
+            # The proxy marks the goal (training levels): reaching it is reaching the goal, so
+            # that stepping through a cue patch on the way to the goal at its centre is neither
+            # "the cue first" nor a detour of the cue oracle.
+            proxy = np.zeros_like(proxy)
+            proxy[tuple(goal)] = True
         to_proxy = path_distances(walls, *map(tuple, np.argwhere(proxy))) if proxy.any() else np.full(walls.shape, -1)
         return {
             "walls": walls,
             "pos": start,
             "goal": goal,
             "proxy": proxy,
+            "proxy_area": area,
             "policy_goal": descent_actions(walls, path_distances(walls, tuple(goal))),
             f"policy_{self.PROXY_NAME}": descent_actions(walls, to_proxy),
         }

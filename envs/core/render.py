@@ -80,7 +80,7 @@ class Renderer:
         pg, cell = self.pygame, self.cell
         planes = host_planes(core, index)
         _, h, w = planes.shape
-        rows = len(core.CHANNELS) + len(lines) + 1 + (title is not None)
+        rows = len(core.CHANNELS) + len(lines) + 2 + (title is not None)  # one spare row: a wrapped line
         height = max(h * cell, 24 + self.line_height * rows)
         surf = pg.Surface((w * cell + self.panel_width, height))
         surf.fill(core.BACKGROUND)
@@ -130,8 +130,20 @@ class Renderer:
         y += 10
         for line in lines:
             text, colour = (line, TEXT) if isinstance(line, str) else line
-            surf.blit(self.font.render(text, True, colour), (x, y))
-            y += step
+            for part in self._wrap(text, self.panel_width - 24):
+                surf.blit(self.font.render(part, True, colour), (x, y))
+                y += step
+
+    def _wrap(self, text: str, width: int) -> list[str]:
+        """``text`` broken between words into lines no wider than ``width`` pixels (a long
+        describe line of an env goes on the next line rather than off the panel)."""
+        lines: list[str] = []
+        for word in text.split(" "):
+            if lines and self.font.size(f"{lines[-1]} {word}")[0] <= width:
+                lines[-1] = f"{lines[-1]} {word}"
+            else:
+                lines.append(word)
+        return lines or [""]
 
     def show(self, frame: np.ndarray, fps: int) -> None:
         """Show a frame in the (resizable) window at ``fps`` frames per second."""
