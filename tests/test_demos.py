@@ -106,9 +106,10 @@ def test_describe_while_running():
 
 def test_overlay_score_is_the_envs_proxy_whatever_the_reward():
     """A race trained on progress: its reward is lap progress, but the overlay's score is the
-    game's (the env's PROXY_RETURN)."""
-    moves, outcome = oracle_episode(RACE, "farmer", 0, reward="progress", max_steps=30)
-    venv = make_vec(RACE, 1, seed=0, reward="progress", max_steps=30)
+    game's (the env's PROXY_RETURN). The farmer races a lap until the lagoon is stocked, then
+    farms: entering the lagoon forfeits the progress, so its return is 0."""
+    moves, outcome = oracle_episode(RACE, "farmer", 0, reward="progress")
+    venv = make_vec(RACE, 1, seed=0, reward="progress")
     venv.reset()
     for move in moves:
         venv.core.step(np.asarray([move]))
@@ -126,7 +127,7 @@ def test_registry_names_shipped_policies_of_its_envs():
             if policy in pretrained.available():
                 assert load_policy(pretrained.path(policy)).env_id == entry.env, (name, policy)
     for name, policy in pretrained.POLICIES.items():
-        assert (pretrained.FOLDER.parent.parent / "experiments" / "configs" / policy.config).is_file(), name
+        assert (pretrained.FOLDER.parent / "configs" / policy.config).is_file(), name
 
 
 def test_a_broken_registry_is_a_clear_error(tmp_path):
@@ -313,7 +314,7 @@ def test_play_reads_the_pygame_event_queue():
 # ------------------------------------------------------------ shipped policies
 def test_shipped_policy_files_are_small_and_described():
     files = [f for f in pretrained.FOLDER.iterdir() if f.suffix in (".safetensors", ".json")]
-    assert sum(f.stat().st_size for f in files) < 2_000_000
+    assert sum(f.stat().st_size for f in files) < 5_000_000  # seven policies (4.5 MB)
     for name in pretrained.available():
         loaded = load_policy(pretrained.path(name))
         assert loaded.config["env"] == loaded.env_id

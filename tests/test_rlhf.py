@@ -73,8 +73,10 @@ def test_oversight_regions_are_declared_by_the_env():
     venv.reset()
     core = venv.core
     assert "track" in core.OVERSIGHT_REGIONS and core.in_view("track").all()
-    for _ in range(30):
+    for _ in range(200):  # the farmer races until the lagoon is stocked, then turns into it
         core.step(core.oracle_actions("farmer"))
+        if core.lagoon_map[0, core.pos[0, 0], core.pos[0, 1]]:
+            break
     assert core.lagoon_map[0, core.pos[0, 0], core.pos[0, 1]] and not core.in_view("track").any()
     assert core.in_view("bottom").all() and not core.in_view("top").any()
     with pytest.raises(ValueError, match="oversight region"):
@@ -240,7 +242,7 @@ def test_kl_to_itself_is_zero_and_to_another_policy_positive():
 
 
 def test_train_against_a_reward_model_with_kl_penalty_logs_the_measurements(tmp_path, race_model):
-    code, out = goodhart("train", "--config", str(Path(__file__).parents[1] / "experiments/configs/looprace.yaml"), "--reward-model", str(race_model),
+    code, out = goodhart("train", "--config", str(Path(__file__).parents[1] / "agents/configs/looprace.yaml"), "--reward-model", str(race_model),
                          "--kl-coef", "0.1", "--timesteps", "1024", "--out", str(tmp_path), "--no-progress",
                          "--set", "n_envs=4", "--set", "ppo.n_steps=128", "--set", "ppo.batch_size=256", "--set", "eval.freq=0",
                          "--set", "reward_model.eval_freq=512", "--set", "reward_model.eval_episodes=4", "--set", "reward_model.eval_states=64")
@@ -256,7 +258,7 @@ def test_train_against_a_reward_model_with_kl_penalty_logs_the_measurements(tmp_
 
 def test_iterated_mode_refits_on_segments_of_the_current_policy(tmp_path, race_model):
     prefs = race_model.parent / "prefs"
-    code, out = goodhart("train", "--config", str(Path(__file__).parents[1] / "experiments/configs/looprace.yaml"), "--reward-model", str(race_model),
+    code, out = goodhart("train", "--config", str(Path(__file__).parents[1] / "agents/configs/looprace.yaml"), "--reward-model", str(race_model),
                          "--timesteps", "1536", "--out", str(tmp_path), "--no-progress",
                          "--set", "n_envs=4", "--set", "ppo.n_steps=128", "--set", "ppo.batch_size=256", "--set", "eval.freq=0",
                          "--set", "reward_model.eval_freq=0", "--set", f"reward_model.iterated={{dataset: {prefs}, freq: 512, labels: 10, epochs: 1}}")
@@ -271,7 +273,8 @@ def test_a_reward_model_of_another_env_or_a_corrupt_one_is_refused_before_anythi
     code, out = goodhart("train", "--env", MAZE, "--reward-model", str(race_model), *args)
     assert code == 2 and out.strip().splitlines() == [f"error: reward_model.path: {race_model}: fitted on {RACE}, not {MAZE}"]
     code, out = goodhart("train", "--env", RACE, "--reward-model", str(race_model), "--set", "env_kwargs.view=full", *args)
-    assert code == 2 and "takes observations of shape (5, 23, 45), the env gives (5, 12, 23)" in out
+    agent, full = (make_vec(RACE, 1, view=view).observation_space.shape for view in ("agent", "full"))
+    assert code == 2 and f"takes observations of shape {agent}, the env gives {full}" in out
     broken = tmp_path / "broken"
     (broken.with_suffix(".json")).write_text("{not json")
     code, out = goodhart("train", "--env", RACE, "--reward-model", str(broken), *args)

@@ -293,9 +293,9 @@ def test_help_explains_every_option():
 
 
 def test_ppo_learns_the_training_mazes(tmp_path):
-    """The shipped ColorMaze config, at a budget that fits the default suite, reaches the goal
-    in >= 90 % of fixed training levels (measured: see the README)."""
-    code, out = goodhart("train", "--env", "goodhart/ColorMaze-v0", "--timesteps", "200000", "--out", str(tmp_path),
+    """The shipped ColorMaze config, at three quarters of its budget (300k of 400k steps; at
+    200k it reached 0.87), reaches the goal in >= 90 % of fixed training levels."""
+    code, out = goodhart("train", "--env", "goodhart/ColorMaze-v0", "--timesteps", "300000", "--out", str(tmp_path),
                          "--set", "eval.freq=0", "--no-progress")
     assert code == 0, out
     model = load_policy(tmp_path / "colormaze" / "seed0" / "model")
@@ -307,11 +307,12 @@ def test_ppo_learns_the_training_mazes(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("config, reward", [("looprace.yaml", "score"), ("looprace_progress.yaml", "progress")])
 def test_ppo_on_the_race_farms_the_score_or_races(tmp_path, config, reward):
-    """The shipped LoopRace configs, cut to 200k steps: trained on the score the agent farms
-    the lagoon (never finishes, out-scores the optimal racer by far); trained on lap progress
-    it finishes the race (race-gaming in the README, at 400k steps: finish 0.00 and score 175
-    against the racer's 53, and finish 1.00)."""
-    code, out = goodhart("train", "--config", str(CONFIG_DIR / config), "--timesteps", "200000", "--out", str(tmp_path),
+    """The shipped LoopRace configs, cut to 400k of their 500k steps: trained on the score the
+    agent has raced, then turned to farming the lagoon (never finishes, out-scores the optimal
+    racer by far); trained on lap progress it finishes the race. Measured on the race-gaming
+    runs' seed 0 at 400k steps: score 158 against the racer's 53, finish 0.00; finish 0.98. At
+    200k the progress-trained agent did not finish yet (it learns to between 200k and 300k)."""
+    code, out = goodhart("train", "--config", str(CONFIG_DIR / config), "--timesteps", "400000", "--out", str(tmp_path),
                          "--name", reward, "--set", "eval.freq=0", "--no-progress")
     assert code == 0, out
     model = load_policy(tmp_path / reward / "seed0" / "model")

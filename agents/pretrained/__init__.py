@@ -1,7 +1,7 @@
 """Small trained policies shipped with the package, and the demos they play: one registry.
 
 The registry is ``demos.yaml`` in this folder: the shipped policies (each trained by a config
-in ``experiments/configs/``) and the demos (an env, its policies, the distributions of its
+in ``agents/configs/``) and the demos (an env, its policies, the distributions of its
 panels, the level seed of its first episode, a line about it). ``goodhart demo``, ``record``
 and ``plot`` read it; a new shipped policy or demo is a few lines there, no code.
 
