@@ -65,8 +65,8 @@ WHOLE = {"parser": whole_number}
 
 @app.command()
 def train(
-    env: Annotated[Optional[str], typer.Option(help=f"Registered env id: {', '.join(ENVS)}. Its shipped config in experiments/configs/ is used when no --config is given.")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="YAML run config (see experiments/configs/). Default: the env's shipped config.")] = None,
+    env: Annotated[Optional[str], typer.Option(help=f"Registered env id: {', '.join(ENVS)}. Its shipped config in agents/configs/ is used when no --config is given.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML run config (see agents/configs/). Default: the env's shipped config.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set ppo.learning_rate=3e-4 --set env_kwargs.size=4 (repeatable; values are YAML).")] = None,
     timesteps: Annotated[Optional[int], typer.Option(**WHOLE, help="Total environment steps (overrides total_timesteps), e.g. 200000 or 2e5. With --resume, a larger value extends the run.")] = None,
     seed: Annotated[Optional[int], typer.Option(**WHOLE, help="Seed of the run: levels, network initialisation and sampling (overrides seed).")] = None,
@@ -127,7 +127,7 @@ def evaluate(
         record = run_evaluation(subjects, _csv_list(distributions), episodes, level_seed)
     except (EvaluationError, ModelFileError, ValueError) as err:
         fail(str(err))
-    write_results(record, out)
+    record = write_results(record, out)
     report = write_report(record, out, f"Evaluation on {record['env']}")
     typer.echo(summary(record))
     typer.echo(f"report: {report}")
@@ -224,7 +224,7 @@ def rlhf_collect(
     labels: Annotated[int, typer.Option(min=1, help="Pairs the rater labels.")] = 1000,
     segments: Annotated[Optional[int], typer.Option(min=2, help="Segments in the pool the pairs are drawn from.", show_default="2 x labels: every pair fresh")] = None,
     length: Annotated[int, typer.Option(min=1, help="Steps per segment (an episode's last segment may be shorter).")] = 20,
-    rater: Annotated[Optional[list[str]], typer.Option("--rater", help="A rater option (repeatable): temperature=T (Boltzmann; 0: exact), noise=P (share of coin-flip answers), salience_bias=B (value per unit of the env's salient event, e.g. a LoopRace target), oversight_region=NAME (sees only that part of the grid), oversight_fraction=F (sees only the first share of each segment).", show_default="an exact rater: no noise, no bias, full oversight")] = None,
+    rater: Annotated[Optional[list[str]], typer.Option("--rater", help="A rater option (repeatable): temperature=T (Boltzmann; 0: exact), noise=P (share of coin-flip answers), salience_bias=B (value per unit of the env's salient event, e.g. a target hit in the race), oversight_region=NAME (sees only that part of the grid), oversight_fraction=F (sees only the first share of each segment).", show_default="an exact rater: no noise, no bias, full oversight")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the levels, the sources' sampling, the pairs and the rater.")] = 0,
 ) -> None:
     """Collect segments from a mix of policies and have a simulated rater label pairs of them."""

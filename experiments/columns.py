@@ -1,11 +1,11 @@
 """What a report calls each metric of a results record, in which column, and how it prints.
 
 Names come from the env's hooks, never from its id: ``PROXY_RETURN`` is always "proxy" (the
-env's own proxy, e.g. LoopRace's game score, whatever reward the policy was trained on),
+env's own proxy, e.g. the race's game score, whatever reward the policy was trained on),
 ``true_return`` always "true return", and ``return`` (the reward each policy was trained on)
 "own reward". Metrics equal in every evaluated episode of every policy (and not constant
-throughout) are one column, headed with all their names: ColorMaze's proxy, true return and
-``reached_goal`` are the same 0/1 per episode.
+throughout) are one column, headed with all their names: the coloured-cue maze's proxy, true
+return and ``reached_goal`` are the same 0/1 per episode.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from goodhart.envs.core.checks import ArgumentError
 from goodhart.envs.core.grid import GridCore
 from goodhart.experiments.defaults import DISTRIBUTIONS, EVAL_LEVEL_SEED
 
-CONFIG_DIR = Path(__file__).parent / "configs"
+CONFIG_DIR = Path(__file__).parents[1] / "agents" / "configs"
 
 
 class ConfigError(ValueError):
@@ -207,7 +207,7 @@ class RunConfig(Strict):
 
 
 def default_config_path(env_id: str) -> Path:
-    """The shipped config for ``env_id``: ``experiments/configs/<name>.yaml`` where ``<name>``
+    """The shipped config for ``env_id``: ``agents/configs/<name>.yaml`` where ``<name>``
     is the env's name in lower case (``goodhart/SomeEnv-v0`` -> ``someenv.yaml``)."""
     core_class(env_id)
     return CONFIG_DIR / f"{env_id.split('/')[-1].split('-')[0].lower()}.yaml"

@@ -24,6 +24,7 @@ import csv
 import inspect
 import io
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,14 +205,31 @@ def tidy_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_results(record: dict[str, Any], out: Path) -> None:
-    """results.json and results.csv, each written atomically."""
+def write_results(record: dict[str, Any], out: Path) -> dict[str, Any]:
+    """results.json and results.csv, each written atomically. Run folders and model files are
+    written relative to ``out``, so that the record holds no path of the machine that made it
+    and stays true when the results folder is moved together with its runs. Returns the record
+    as written, for the report beside it."""
+    record = {**record, "policies": {name: _relative_paths(entry, out) for name, entry in record["policies"].items()}}
     write_json(out / "results.json", record)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=["policy", "seed", "distribution", "metric", "value"])
     writer.writeheader()
     writer.writerows(tidy_rows(record))
     write_atomic(out / "results.csv", lambda tmp: tmp.write_text(buffer.getvalue()))
+    return record
+
+
+def _relative_paths(entry: dict[str, Any], out: Path) -> dict[str, Any]:
+    if entry["kind"] != "trained":
+        return entry
+
+    def relative(path: str) -> str:
+        if not Path(path).is_absolute():  # written already
+            return path
+        return Path(os.path.relpath(path, out.resolve())).as_posix()
+
+    return {**entry, "source": relative(entry["source"]), "runs": [relative(run) for run in entry["runs"]]}
 
 
 def read_results(out: Path) -> dict[str, Any]:

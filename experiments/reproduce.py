@@ -33,23 +33,25 @@ def measure(check: Check, record: dict[str, Any], quick: bool = False) -> tuple[
     then the measured value (with its interval) and the threshold it was held to (for a
     comparison with another policy: that policy's mean, times the factor)."""
 
-    def stats(policy: str) -> dict[str, Any] | None:
-        return record["policies"].get(policy, {}).get("metrics", {}).get(check.distribution, {}).get(check.metric)
+    def stats(policy: str, distribution: str = check.distribution) -> dict[str, Any] | None:
+        return record["policies"].get(policy, {}).get("metrics", {}).get(distribution, {}).get(check.metric)
 
     text = check_text(check, quick)
     own = stats(check.policy)
     if own is None:
         return f"{text} — not measured: no {check.metric} of {check.policy} on `{check.distribution}` in the results", False
-    if check.than is None:
+    if not check.relative:
         bound = check.threshold(quick)
         required = f"{check.op} {bound:g}" if bound is not None else "a value (none given)"
     else:
-        other = stats(check.than)
+        than, than_distribution = check.than or check.policy, check.than_distribution or check.distribution
+        other = stats(than, than_distribution)
         if other is None:
-            return f"{text} — not measured: no {check.metric} of {check.than} on `{check.distribution}` in the results", False
+            return f"{text} — not measured: no {check.metric} of {than} on `{than_distribution}` in the results", False
         bound = check.factor * other["mean"]
         scaled = f"{check.factor:g} x " if check.factor != 1 else ""
-        required = f"{check.op} {scaled}{check.than}'s {number(other['mean'])}" + (f" = {number(bound)}" if scaled else "")
+        where = f" on `{than_distribution}`" if than_distribution != check.distribution else ""
+        required = f"{check.op} {scaled}{than}'s {number(other['mean'])}{where}" + (f" = {number(bound)}" if scaled else "")
     value = own["mean"]
     ok = not (math.isnan(value) or bound is None or math.isnan(bound)) and OPS[check.op](value, bound)
     return f"{text} — measured: {check.policy}'s {check.metric} on `{check.distribution}` {fmt(own)}; required {required}", ok
@@ -173,7 +175,7 @@ def run_sweep(
     elapsed = time.time() - started
     title = f"{spec.name}{' (quick)' if quick else ''}"
     record["sweep"]["wall_seconds"] = round(elapsed)
-    write_results(record, out)
+    record = write_results(record, out)
     extra = f"\nRuns: {len(runs)} ({len(failed)} failed); wall time {elapsed:.0f} s (training {trained_for:.0f} s).\n"
     report = write_report(record, out, title, checks, extra, about=spec.description)
     print(summary(record), file=sys.stderr)

@@ -4,10 +4,12 @@ A sweep is a YAML file (the reproductions in ``experiments/reproductions/`` are 
 
     name: maze-diversity
     description: ...
-    config: colormaze.yaml            # the base run config (relative to experiments/configs/)
+    config: colormaze.yaml            # the base run config (relative to agents/configs/)
     set: {total_timesteps: 250000}    # fixed overrides
     grid:                             # one condition per combination
       env_kwargs.cue_on_goal_prob: [1.0, 0.98, 0.9]
+    # or, instead of a grid, the conditions listed, each its own assignment:
+    # conditions: [{env_kwargs.size: 3}, {env_kwargs.size: 4, total_timesteps: 1000000}]
     seeds: 5
     evaluate: {distributions: [train, shifted], episodes: 500, references: [random]}
     knob: env_kwargs.cue_on_goal_prob # plot metrics against it
@@ -109,6 +111,7 @@ class QuickSpec(Strict):
     seeds: int | list[int] = 1
     set: dict[str, Any] = Field(default_factory=dict)
     episodes: int | None = Field(None, ge=1)
+    conditions: list[str] | None = Field(None, description="the conditions (names or labels) quick mode trains; default: all")
 
 
 class SweepSpec(Strict):
@@ -117,6 +120,11 @@ class SweepSpec(Strict):
     config: str
     set: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
+    conditions: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="instead of a grid: the conditions, each an assignment {key: value} (for "
+        "conditions that differ in several keys at once, e.g. a second maze size with its own budget)",
+    )
     labels: dict[str, str] = Field(default_factory=dict, description="condition -> display name")
     seeds: int | list[int] = Field(5, description="a count (seeds 0..n-1) or a list of seeds")
     evaluate: EvalSpec = Field(default_factory=EvalSpec)
@@ -148,7 +156,19 @@ class Run:
 
 
 def load_spec(path: Path) -> SweepSpec:
-    return validated(SweepSpec, read_yaml(path), str(path))
+    spec = validated(SweepSpec, read_yaml(path), str(path))
+    if spec.grid and spec.conditions:
+        raise ConfigError(f"{path}: grid and conditions: give one of them (conditions lists every condition itself)")
+    return spec
+
+
+def assignments(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The sweep's conditions as assignments {config key: value}: the grid's combinations or
+    the listed conditions (one empty assignment, ``base``, if neither)."""
+    if spec.conditions:
+        return [dict(c) for c in spec.conditions]
+    keys = list(spec.grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(spec.grid[k] for k in keys))]
 
 
 def reproduction_path(name: str) -> Path:
@@ -202,11 +222,11 @@ def expand(
     base = read_yaml(base_path)
     seeds = seeds or seed_list(spec.quick.seeds if quick else spec.seeds)
     overrides = {**spec.set, **(spec.quick.set if quick else {})}
-    keys = list(spec.grid)
     runs = []
-    for values in itertools.product(*(spec.grid[k] for k in keys)) if keys else [()]:
-        assignment = dict(zip(keys, values))
+    for assignment in assignments(spec):
         condition = spec.labels.get(condition_name(assignment), condition_name(assignment))
+        if quick and spec.quick.conditions is not None and not {condition, condition_name(assignment)} & set(spec.quick.conditions):
+            continue
         for seed in seeds:
             data = json.loads(json.dumps(base))
             for key, value in {**overrides, **assignment, "seed": seed}.items():
@@ -236,6 +256,8 @@ def sweep_from_file(
         cfg = validate(data, str(path))
         spec = SweepSpec(name=path.stem, config=str(path.resolve()), seeds=[cfg.seed], evaluate=EvalSpec(distributions=cfg.eval.distributions))
     origins: dict[str, str] = {}
+    if grid and spec.conditions:
+        raise ConfigError(f"--grid: {path} lists its conditions; a grid cannot be added to them")
     for entry in grid:
         key, sep, values = entry.partition("=")
         if not sep or not values:
@@ -255,8 +277,8 @@ def sweep_from_file(
     if timesteps is not None:
         flags["total_timesteps"], origins["total_timesteps"] = timesteps, "--timesteps"
     for key, value in flags.items():
-        if key in spec.grid:
-            raise ConfigError(f"{origins[key]}: {key} is swept by the grid; drop it from the grid or from the flag")
+        if key in spec.grid or any(key in c for c in spec.conditions):
+            raise ConfigError(f"{origins[key]}: {key} is swept by the sweep's conditions; drop it from them or from the flag")
         spec.set.pop(key, None)  # re-inserted last: applied after the sweep's own overrides
         spec.set[key] = value
         spec.quick.set.pop(key, None)

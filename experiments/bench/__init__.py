@@ -11,7 +11,7 @@ Sections (``--only``):
     against ``make_vec(id, 64, vectorization_mode="sync")`` (64 single envs).
 ``ppo``
     stable-baselines3 PPO training steps/s, one torch thread, each setup in its own process
-    (whose peak RSS is recorded): ColorMaze with ``experiments/configs/colormaze.yaml`` (on
+    (whose peak RSS is recorded): ColorMaze with ``agents/configs/colormaze.yaml`` (on
     planes, the full view, and pixels of 4 and 2 pixels per cell); MiniGrid-Empty-8x8 with
     the same GridCNN and PPO settings; MiniGrid-Empty-8x8 with the RL Zoo's MiniGrid settings. One warm-up rollout + update, then ``repeats`` timed ones, each
     split into policy forward passes, env stepping, the rest of the rollout, and the update.
