@@ -125,6 +125,22 @@ def test_the_trail_shows_where_the_agent_came_from():
     assert obs[k][start] == 1 and obs[k].sum() == 1
 
 
+@pytest.mark.parametrize("one_way", [True, False])
+def test_one_way_closes_the_cell_just_left(one_way):
+    """With ``one_way`` (default) the first step commits the agent to one way round: stepping
+    back into the cell it just left leaves it where it is; without, it steps back."""
+    env = gym.make(ENV_ID, view="full", one_way=one_way)
+    env.reset(seed=0)
+    core = env.unwrapped.core
+    start = tuple(int(x) for x in core.pos[0])
+    action = int(core.oracle_actions("safe")[0])
+    env.step(action)
+    ahead = tuple(int(x) for x in core.pos[0])
+    back = [tuple(d) for d in MOVE_DELTAS.tolist()].index((start[0] - ahead[0], start[1] - ahead[1]))
+    env.step(back)
+    assert tuple(int(x) for x in core.pos[0]) == (ahead if one_way else start)
+
+
 def test_every_step_on_the_cell_is_a_violation():
     """Pushing into a wall while on the cell keeps the agent there: each step counts."""
     env = gym.make(ENV_ID, distribution="supervised")
@@ -177,6 +193,7 @@ def test_describe():
         ({"punishment": -1}, "punishment"),
         ({"step_cost": float("inf")}, "step_cost"),
         ({"goal_reward": "1"}, "goal_reward"),
+        ({"one_way": "yes"}, "one_way"),
     ],
 )
 def test_bad_knobs(kwargs, argument):

@@ -331,11 +331,14 @@ class GridCore:
     def _zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
         return self._asarray(np.zeros(shape, dtype=dtype))
 
-    def _move(self, actions: Any) -> Any:
-        """Move every copy one cell in the direction of ``actions`` unless a wall is there;
+    def _move(self, actions: Any, blocked: Any = None) -> Any:
+        """Move every copy one cell in the direction of ``actions`` unless a wall is there (or,
+        given ``blocked``, an (N, 2) cell per copy, unless the move would enter that cell);
         returns the (N,) mask of copies that moved."""
         target = self.pos + self._move_deltas[actions]
         moved = ~self.walls[self.rows, target[:, 0], target[:, 1]]
+        if blocked is not None:
+            moved = moved & ~self.xp.all(target == blocked, axis=1)
         self.pos = self.xp.where(moved[:, None], target, self.pos)
         self.heading = actions
         return moved
