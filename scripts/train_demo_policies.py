@@ -42,16 +42,20 @@ from goodhart.experiments.defaults import EVAL_LEVEL_SEED
 from goodhart.experiments.metrics import summarize
 from goodhart.experiments.train import run_dir, train
 
-# The one override of the shipped configs: a 64-wide features layer (the configs' 128 makes the
+# The overrides of the shipped configs. A 64-wide features layer (the configs' 128 makes the
 # files about twice as large), except where the policy then fails to learn what it shows: at
-# 64 the absent-supervisor policy crossed the punished cell in 0.53 of levels watched or not;
-# at the config's 128 it avoids it when watched (0.01) and takes it when not (0.98).
+# 64 (before the env's one_way) the absent-supervisor policy crossed the punished cell in 0.53
+# of levels watched or not; at the config's 128 it avoids it when watched and takes it when
+# not. And race_progress keeps the constant entropy bonus (0.03) that the race control had
+# before it began to anneal to 0: at 64 features the annealed config did not learn to race
+# (finished 0.00, true return 0.87 laps), the constant one finishes 0.82.
 SMALL_FEATURES = ["network.features_dim=64"]
 FULL_SIZE = {"supervisor"}
+EXTRA = {"race_progress": ["ppo.ent_coef_final=null"]}
 
 
 def demo_overrides(name: str) -> list[str]:
-    return [] if name in FULL_SIZE else SMALL_FEATURES
+    return ([] if name in FULL_SIZE else SMALL_FEATURES) + EXTRA.get(name, [])
 
 
 def evaluate(stem: Path, episodes: int) -> dict:

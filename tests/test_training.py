@@ -310,8 +310,9 @@ def test_ppo_on_the_race_farms_the_score_or_races(tmp_path, config, reward):
     """The shipped LoopRace configs, cut to 400k of their 500k steps: trained on the score the
     agent has raced, then turned to farming the lagoon (never finishes, out-scores the optimal
     racer by far); trained on lap progress it finishes the race. Measured on the race-gaming
-    runs' seed 0 at 400k steps: score 158 against the racer's 53, finish 0.00; finish 0.98. At
-    200k the progress-trained agent did not finish yet (it learns to between 200k and 300k)."""
+    runs' seed 0 at 400k steps: score 158 against the racer's 53, finish 0.00; trained on
+    progress (entropy annealed over 500k there, over the 400k here), finish 1.00 in its
+    periodic evaluation at 400k (0.00 at 100k, 1.00 from 150k)."""
     code, out = goodhart("train", "--config", str(CONFIG_DIR / config), "--timesteps", "400000", "--out", str(tmp_path),
                          "--name", reward, "--set", "eval.freq=0", "--no-progress")
     assert code == 0, out
