@@ -50,12 +50,11 @@ from goodhart.experiments.train import run_dir, train
 # before it began to anneal to 0: at 64 features the annealed config did not learn to race
 # (finished 0.00, true return 0.87 laps), the constant one finishes 0.82.
 SMALL_FEATURES = ["network.features_dim=64"]
-FULL_SIZE = {"supervisor"}
-EXTRA = {"race_progress": ["ppo.ent_coef_final=null"]}
+OVERRIDES = {"supervisor": [], "race_progress": [*SMALL_FEATURES, "ppo.ent_coef_final=null"]}
 
 
 def demo_overrides(name: str) -> list[str]:
-    return ([] if name in FULL_SIZE else SMALL_FEATURES) + EXTRA.get(name, [])
+    return OVERRIDES.get(name, SMALL_FEATURES)
 
 
 def evaluate(stem: Path, episodes: int) -> dict:
