@@ -387,6 +387,8 @@ def plot(record: Mapping[str, Any], path: Path) -> None:
             errors = np.nan_to_num(np.vstack([means - lows, highs - means]), nan=0.0).clip(min=0)
             axes[2].errorbar(labels, means, yerr=errors, marker=marker, capsize=3, label=name)
         axes[2].set_xscale("log")
+        axes[2].set_xticks(labels, [str(n) for n in labels])  # the label counts, not log decades
+        axes[2].minorticks_off()
         axes[2].set_xlabel("preference labels")
         axes[2].set_ylabel("true return")
         axes[2].legend(fontsize=7)
