@@ -199,7 +199,7 @@ def sweep(
 
 
 # ------------------------------------------------------------------------ RLHF
-rlhf_app = typer.Typer(help="Learned rewards from simulated human preferences: collect rated segment pairs, fit a reward model (then: goodhart train --reward-model).", no_args_is_help=True)
+rlhf_app = typer.Typer(help="Learned rewards from simulated human preferences: clone a starting policy from demonstrations, collect rated segment pairs, fit a reward model (then: goodhart train --reward-model --set init=...).", no_args_is_help=True)
 app.add_typer(rlhf_app, name="rlhf")
 
 
@@ -213,6 +213,46 @@ def _rater_options(values: Optional[list[str]]) -> dict:
             fail(f"--rater {entry!r}: expected option=value, e.g. --rater salience_bias=0.03")
         options[key.strip()] = yaml.safe_load(raw)
     return options
+
+
+@rlhf_app.command("clone")
+def rlhf_clone(
+    out: Annotated[Path, typer.Option(help="File stem of the policy: writes OUT.safetensors and OUT.json (start a run from it with --set init=OUT).", show_default=False)],
+    env: Annotated[Optional[str], typer.Option(help="Registered env id; its shipped config is used unless --config is given.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Run config whose env, env_kwargs and network the policy gets (those of the run that will start from it).")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", help="A demonstrator: oracle-<name>, random or a model file, with @EPS for a share of random actions (e.g. oracle-racer@0.6: an imperfect racer). Repeatable; episodes are split equally among them.", show_default=False)] = None,
+    episodes: Annotated[int, typer.Option(min=1, help="Demonstrated episodes.")] = 200,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the demonstrated steps.")] = 5,
+    learning_rate: Annotated[float, typer.Option(min=0.0, help="Adam's learning rate.")] = 1e-3,
+    val_fraction: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of the episodes held out to measure the fit.")] = 0.1,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the network's initialisation, the demonstrations' levels and sampling, and the batch order.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar with the held-out negative log-likelihood.")] = True,
+) -> None:
+    """Behaviour cloning, the SFT step of RLHF: fit a run's policy network to demonstrations
+    by maximum likelihood of their actions; prints the held-out negative log-likelihood and the
+    share of steps whose most likely action is the demonstrated one."""
+    from tqdm import tqdm
+
+    from goodhart.agents.cloning import CloneConfig
+    from goodhart.agents.model_io import ModelFileError
+    from goodhart.experiments.config import ConfigError, resolve
+    from goodhart.experiments.rlhf import clone_demonstrations
+
+    if not source:
+        fail("give at least one --source demonstrator, e.g. --source oracle-racer@0.6")
+    try:
+        cfg, _ = resolve(env, config, [f"seed={seed}"], {})
+        fit = CloneConfig(epochs=epochs, learning_rate=learning_rate, val_fraction=val_fraction, seed=seed)
+        with tqdm(total=epochs, desc="clone", unit="epoch", disable=not progress, dynamic_ncols=True) as bar:
+            def report(done: int, total: int, stats: dict) -> None:
+                bar.update(done - bar.n)
+                bar.set_postfix(nll=f"{stats['nll']:.3f}")
+
+            record = clone_demonstrations(cfg.model_copy(update={"reward_model": None, "init": None}), source, episodes, fit, out, report)
+    except (ConfigError, ModelFileError, ValueError) as err:
+        fail(str(err))
+    held = f"held out: NLL {record['held_out_nll']:.3f}, agreement {record['held_out_agreement']:.3f}" if "held_out_nll" in record else "nothing held out"
+    typer.echo(f"policy: {out}.safetensors (cloned from {record['steps']} steps of {', '.join(source)}; train NLL {record['train_nll']:.3f}; {held})")
 
 
 @rlhf_app.command("collect")

@@ -18,9 +18,10 @@ from goodhart.agents.networks import GridCNN
 
 def policy_kwargs(network: Mapping[str, Any]) -> dict[str, Any]:
     """SB3 ``policy_kwargs`` for a network config: ``channels``, ``strides``,
-    ``features_dim``, on pixels ``tile`` and ``tile_channels`` (the CNN), and ``net_arch``
-    (hidden layers of the policy and value heads). Model files written before pixels could be
-    trained have no ``tile`` keys: planes need none. SB3's own image scaling is off: the
+    ``features_dim``, on pixels ``tile`` and ``tile_channels`` (the CNN), ``net_arch``
+    (hidden layers of the policy and value heads) and ``share_features`` (one CNN for both
+    heads, or one each). Model files written before pixels could be trained have no ``tile``
+    keys: planes need none; files written before ``share_features`` share the CNN. SB3's own image scaling is off: the
     network scales its input itself (:func:`goodhart.agents.networks.network_input`)."""
     extractor = {
         "channels": list(network["channels"]),
@@ -33,6 +34,7 @@ def policy_kwargs(network: Mapping[str, Any]) -> dict[str, Any]:
         "features_extractor_class": GridCNN,
         "features_extractor_kwargs": extractor,
         "net_arch": list(network["net_arch"]),
+        "share_features_extractor": network.get("share_features", True),
         "normalize_images": False,
     }
 

@@ -124,6 +124,11 @@ class NetworkConfig(Strict):
     strides: list[int] = Field(default_factory=lambda: [1, 2], min_length=1)
     features_dim: int = Field(128, ge=1)
     net_arch: list[int] = Field(default_factory=list)
+    share_features: bool = Field(
+        True,
+        description="one CNN for the policy and value heads; false: one each, so that learning the value function does not "
+        "move the policy (a run that starts from a cloned policy with an untrained value head)",
+    )
     tile: int | None = Field(
         None,
         ge=1,
@@ -196,6 +201,7 @@ class RunConfig(Strict):
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    init: str | None = Field(None, description="a policy model file (stem) whose weights the policy starts from instead of a random initialisation, e.g. the behaviour-cloned policy of goodhart rlhf clone; its env, observations and network must be this run's")
     reward_model: RewardModelConfig | None = None
 
     @field_validator("env")

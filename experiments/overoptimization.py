@@ -3,21 +3,26 @@
 The runner of ``goodhart reproduce reward-model-overoptimization``; its spec is a YAML file
 in ``experiments/reproductions/`` with ``runner: overoptimization``. For every seed:
 
+0. with an ``sft`` section, the starting policy pi_init: the run's network cloned from
+   demonstrations (``goodhart rlhf clone``), as RLHF starts from a supervised model;
 1. segments from a fixed mix of policies, pairs labelled by a distorted simulated rater
    (``preferences``), the largest label count once: smaller counts are its first labels;
 2. one reward model per label count (``reward_model``), each fitted by ``goodhart rlhf fit``
    in its own process, ``workers`` at a time;
-3. PPO against each fixed reward model (and, for the ``kl`` condition, with a KL penalty
-   towards the initial policy), measuring at step 0 and every ``measure.eval_freq`` steps
-   d = sqrt(KL(pi || pi_init)) on a fixed state set and the learned (proxy), env and true
-   returns on fixed levels (``reward_model.csv`` of each run); trained by the sweep
-   machinery: a process per run, resumable.
+3. PPO from pi_init against each fixed reward model (and, for the ``kl`` condition, with a KL
+   penalty towards pi_init), measuring at step 0 and every ``measure.eval_freq`` steps d =
+   sqrt(KL(pi || pi_init)) on a fixed state set, d along the policy's own episodes (the KL
+   between the two policies' distributions of episodes, Gao et al.'s sequence-level KL), and
+   the learned (proxy), env and true returns on fixed levels (``reward_model.csv`` of each
+   run); trained by the sweep machinery: a process per run, resumable;
+4. the reference policies (``references``, and pi_init) on the same levels, with the return
+   each reward model gives them.
 
-Then, per condition: the proxy and the true return against d, Gao et al.'s RL form
+Then, per condition: the proxy and the true return against both d, Gao et al.'s RL form
 ``R(d) = d (alpha - beta log d)`` fitted by least squares to each seed's true return
 (measured from the initial policy's), the coefficients with 95 % bootstrap CIs over seeds,
-the peak, the expected effects as PASS/FAIL checks, ``report.md``, ``results.json`` and
-``overoptimization.png``.
+the peak, what the final policies do (the env's outcomes), the expected effects as PASS/FAIL
+checks, ``report.md``, ``results.json`` and ``overoptimization.png``.
 """
 
 from __future__ import annotations
@@ -40,9 +45,10 @@ from goodhart.agents.model_io import model_paths
 from goodhart.agents.preferences.dataset import load_dataset, save_dataset
 from goodhart.agents.preferences.raters import RaterConfig
 from goodhart.agents.preferences.reward_model import FitConfig, load_reward_model
-from goodhart.experiments.config import CONFIG_DIR, ConfigError, apply_override, read_yaml, validate
+from goodhart.envs import core_class
+from goodhart.experiments.config import CONFIG_DIR, ConfigError, apply_override, dump, read_yaml, validate
 from goodhart.experiments.metrics import across_seeds, interval
-from goodhart.experiments.rlhf import collect_preferences
+from goodhart.experiments.rlhf import collect_preferences, measure_policy, source_policy
 from goodhart.experiments.sweep import LocalBackend, Manifest, Run, exit_error, run_all, seed_list
 
 RUNNER = "overoptimization"
@@ -50,6 +56,14 @@ RUNNER = "overoptimization"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class SFTSpec(_Strict):
+    """The policy every run starts from: cloned from demonstrations (goodhart rlhf clone)."""
+
+    sources: list[str] = Field(min_length=1)
+    episodes: int = Field(200, ge=1)
+    epochs: int = Field(5, ge=1)
 
 
 class PreferencesSpec(_Strict):
@@ -90,6 +104,8 @@ class OveroptimizationSpec(_Strict):
     description: str = ""
     config: str
     set: dict[str, Any] = Field(default_factory=dict)
+    sft: SFTSpec | None = None
+    references: list[str] = Field(default_factory=lambda: ["random"])
     preferences: PreferencesSpec
     reward_model: FitSpec = Field(default_factory=FitSpec)
     labels: list[int] = Field(min_length=1)
@@ -135,9 +151,16 @@ def fit_command(data_stem: Path, labels: int, out: Path, fit: FitSpec, seed: int
     return command + (["--crop", str(network["crop"])] if network["crop"] is not None else [])
 
 
-def fit_all(jobs: Sequence[tuple[list[str], Path]], workers: int) -> list[str]:
-    """Run the fit commands, ``workers`` at a time, each with one thread and its log beside
-    its model; the errors of those that failed."""
+def clone_command(config: Path, out: Path, sft: SFTSpec, seed: int) -> list[str]:
+    """The ``goodhart rlhf clone`` command line that clones one seed's starting policy."""
+    sources = [arg for spec in sft.sources for arg in ("--source", spec)]
+    return [sys.executable, "-m", "goodhart.cli", "rlhf", "clone", "--config", str(config), "--out", str(out), *sources,
+            "--episodes", str(sft.episodes), "--epochs", str(sft.epochs), "--seed", str(seed), "--no-progress"]
+
+
+def run_commands(jobs: Sequence[tuple[list[str], Path]], workers: int) -> list[str]:
+    """Run the commands (clones, fits), ``workers`` at a time, each with one thread and its
+    log beside its output stem; the errors of those that failed."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     pending, active, errors = list(jobs), [], []
     while pending or active:
@@ -160,6 +183,17 @@ def fit_all(jobs: Sequence[tuple[list[str], Path]], workers: int) -> list[str]:
     return errors
 
 
+def run_stage(jobs: Sequence[tuple[list[str], Path]], workers: int, what: str) -> None:
+    """:func:`run_commands` for one stage of the runner, announced on stderr; a RuntimeError
+    naming the first failure if any failed."""
+    if not jobs:
+        return
+    print(f"{len(jobs)} {what} ({workers} at a time)", file=sys.stderr)
+    errors = run_commands(jobs, workers)
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(jobs)} {what} failed; first: {errors[0]}")
+
+
 def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool = False, seeds: list[int] | None = None,
                          workers: int = 1, source: str = "reproduction") -> tuple[Path, list[str], list[tuple[str, bool]]]:
     """Collect, fit, train, measure, fit the curves and report; returns the report path, the
@@ -173,10 +207,25 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
     plan = conditions(label_counts, kl)
     base = read_yaml(Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config)
     overrides = {**spec.set, **(spec.quick.set if quick else {})}
-    probe = _run_config(base, overrides, {}, seeds[0], source)
+    probe = _run_config(base, overrides, {}, seeds[0], source)  # the env and network of every run
     env_kwargs = dict(probe.env_kwargs)
     rater = RaterConfig.from_dict(spec.preferences.rater)
     timings: dict[str, float] = {}
+
+    # 0. the starting policies (SFT), one per seed, cloned from demonstrations
+    t0 = time.time()
+    starts: dict[int, Path] = {}
+    if spec.sft is not None:
+        config_file = out / "sft" / "config.yaml"
+        config_file.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(config_file, lambda tmp: tmp.write_text(dump(probe)))
+        jobs = []
+        for seed in seeds:
+            starts[seed] = out / "sft" / f"seed{seed}"
+            if not model_paths(starts[seed])[1].exists():
+                jobs.append((clone_command(config_file, starts[seed], spec.sft, seed), starts[seed]))
+        run_stage(jobs, workers, "starting policies to clone")
+    timings["clone"] = time.time() - t0
 
     # 1. preferences, once per seed at the largest label count
     t0 = time.time()
@@ -199,11 +248,7 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
             models[(n, seed)] = stem
             if not model_paths(stem)[1].exists():
                 jobs.append((fit_command(data[seed], n, stem, spec.reward_model, seed), stem))
-    if jobs:
-        print(f"fitting {len(jobs)} reward models ({workers} at a time)", file=sys.stderr)
-        errors = fit_all(jobs, workers)
-        if errors:
-            raise RuntimeError(f"{len(errors)} reward model fit(s) failed; first: {errors[0]}")
+    run_stage(jobs, workers, "reward models to fit")
     timings["fit"] = time.time() - t0
 
     # 3. PPO against each model
@@ -212,7 +257,8 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
     for condition, (n, kl_coef) in plan.items():
         for seed in seeds:
             rm = {"path": str(models[(n, seed)]), "scale": spec.reward_model.scale, "kl_coef": kl_coef, **measure.model_dump()}
-            cfg = _run_config(base, overrides, rm, seed, f"{source} ({condition}, seed {seed})")
+            start = {"init": str(starts[seed])} if seed in starts else {}
+            cfg = _run_config(base, {**overrides, **start}, rm, seed, f"{source} ({condition}, seed {seed})")
             runs.append(Run(condition, seed, cfg, out / "runs" / condition / f"seed{seed}", extra={"labels": n, "kl_coef": kl_coef}))
     manifest = Manifest(out, runs)
     run_all(runs, manifest, out, LocalBackend(workers), max_attempts=2)
@@ -224,6 +270,7 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
 
     # 4. analysis
     record = analyse(runs, plan, models)
+    record["references"] = measure_references(runs, plan, [*spec.references, *(["sft"] if starts else [])], starts)
     record.update({
         "name": spec.name, "quick": quick, "seeds": seeds, "env": probe.env, "env_kwargs": env_kwargs,
         "rater": rater.to_dict(), "sources": spec.preferences.sources, "failed_runs": failed,
@@ -286,17 +333,19 @@ def analyse(runs: Sequence[Run], plan: Mapping[str, tuple[int, float]], models: 
             continue
         curves = [read_curve(r.folder) for r in done]
         k = min(len(c["timestep"]) for c in curves)
-        stack = {key: np.array([c[key][:k] for c in curves]) for key in ("timestep", "d", "true_return", "return", "reward_model_return")}
+        stack = {key: np.array([c[key][:k] for c in curves]) for key in ("timestep", "d", "d_trajectory", "true_return", "return", "reward_model_return")}
         gain = stack["true_return"] - stack["true_return"][:, :1]
         fits = [fit_gao(stack["d"][s], gain[s]) for s in range(len(done))]
         alphas, betas = [f[0] for f in fits], [f[1] for f in fits]
+        traj_fits = [fit_gao(stack["d_trajectory"][s], gain[s]) for s in range(len(done))]
+        env_outcomes = [key for key in core_class(done[0].config.env).OUTCOMES if key in curves[0]]
         mean_true = stack["true_return"].mean(axis=0)
         peak = int(np.argmax(mean_true))
         accuracy = [load_reward_model(models[(n, r.seed)]).meta["accuracy"] for r in done]
         entry = {
             "labels": n, "kl_coef": kl_coef, "seeds": [r.seed for r in done],
             "timestep": stack["timestep"][0].tolist(),
-            "d": stack["d"].tolist(), "true_return": stack["true_return"].tolist(),
+            "d": stack["d"].tolist(), "d_trajectory": stack["d_trajectory"].tolist(), "true_return": stack["true_return"].tolist(),
             "proxy_return": stack["reward_model_return"].tolist(), "env_return": stack["return"].tolist(),
             "peak_index": peak,
             "peak_true": across_seeds(stack["true_return"][:, peak].tolist()),
@@ -305,31 +354,71 @@ def analyse(runs: Sequence[Run], plan: Mapping[str, tuple[int, float]], models: 
             "final_true": across_seeds(stack["true_return"][:, -1].tolist()),
             "final_proxy": across_seeds(stack["reward_model_return"][:, -1].tolist()),
             "final_d": across_seeds(stack["d"][:, -1].tolist()),
+            "peak_d_trajectory": across_seeds(stack["d_trajectory"][:, peak].tolist()),
+            "final_d_trajectory": across_seeds(stack["d_trajectory"][:, -1].tolist()),
+            "final_outcomes": {key: across_seeds([float(c[key][k - 1]) for c in curves]) for key in env_outcomes},
             "initial_true": across_seeds(stack["true_return"][:, 0].tolist()),
             "drop": across_seeds((stack["true_return"][:, peak] - stack["true_return"][:, -1]).tolist()),
             "alpha": across_seeds(alphas), "beta": across_seeds(betas),
+            "alpha_trajectory": across_seeds([f[0] for f in traj_fits]), "beta_trajectory": across_seeds([f[1] for f in traj_fits]),
             "held_out_accuracy": across_seeds([a["held_out"] for a in accuracy]),
             "held_out_accuracy_vs_true": across_seeds([a["held_out_vs_true"] for a in accuracy]),
         }
         entry["fit_peak_d"], entry["fit_peak_gain"] = gao_peak(entry["alpha"]["mean"], entry["beta"]["mean"])
+        entry["fit_peak_d_trajectory"], _ = gao_peak(entry["alpha_trajectory"]["mean"], entry["beta_trajectory"]["mean"])
         out["conditions"][condition] = entry
     return out
+
+
+def measure_references(runs: Sequence[Run], plan: Mapping[str, tuple[int, float]], names: Sequence[str],
+                       starts: Mapping[int, Path]) -> dict[str, Any]:
+    """The reference policies ``names`` (``random``, ``oracle-<name>``; ``sft``: each seed's
+    starting policy) on the runs' measurement levels, per seed: their true and env returns and
+    the return each seed's reward model of every label count gives them; across seeds."""
+    counts = sorted(plain_counts(plan))
+    seeds = sorted({r.seed for r in runs if r.status == "done"})
+    out: dict[str, Any] = {}
+    for name in names:
+        values: dict[str, list[float]] = {"true_return": [], "return": [], **{f"labels={n}": [] for n in counts}}
+        for seed in seeds:
+            for n in counts:
+                run = next((r for r in runs if r.seed == seed and r.extra["labels"] == n and r.extra["kl_coef"] == 0 and r.status == "done"), None)
+                if run is None:
+                    continue
+                cfg, spec = run.config, run.config.reward_model
+                policy = source_policy(str(starts[seed]) if name == "sft" else name, cfg.env)
+                row = measure_policy(policy, cfg, load_reward_model(spec.path), spec.scale, spec.eval_episodes)
+                values[f"labels={n}"].append(row["reward_model_return"])
+                if n == counts[0]:
+                    values["true_return"].append(row["true_return"])
+                    values["return"].append(row["return"])
+        out[name] = {key: across_seeds(v) for key, v in values.items() if v}
+    return out
+
+
+def plain_counts(plan: Mapping[str, tuple[int, float]]) -> set[int]:
+    """The label counts with a condition without a KL penalty."""
+    return {n for n, kl in plan.values() if kl == 0}
 
 
 def overoptimization_checks(record: Mapping[str, Any], plan: Mapping[str, tuple[int, float]]) -> list[tuple[str, bool]]:
     """The expected effects, per condition without a KL penalty, and across label counts."""
     checks: list[tuple[str, bool]] = []
     entries = record["conditions"]
+    spread = "95 % CI" if len(record["seeds"]) > 2 else f"with {len(record['seeds'])} seeds, their range"
     plain = [c for c, (_, kl) in plan.items() if kl == 0 and c in entries]
     for condition in plain:
         e = entries[condition]
+        checks.append((f"{condition}: the true return first rises: its peak's interval ({spread}) is above the "
+                       f"initial policy's ({_ci(e['peak_true'])} vs {e['initial_true']['mean']:.2f})",
+                       interval(e["peak_true"])[0] > e["initial_true"]["mean"]))
         checks.append((f"{condition}: the proxy (reward model) return at the end exceeds its value at the true return's peak "
                        f"({e['final_proxy']['mean']:.2f} vs {e['peak_proxy']['mean']:.2f})",
                        e["final_proxy"]["mean"] > e["peak_proxy"]["mean"]))
-        checks.append((f"{condition}: the final true return is below the peak's interval (95 % CI; with 2 seeds their range) "
+        checks.append((f"{condition}: the final true return is below the peak's interval ({spread}) "
                        f"({e['final_true']['mean']:.2f} vs peak {_ci(e['peak_true'])})",
                        e["final_true"]["mean"] < interval(e["peak_true"])[0]))
-        checks.append((f"{condition}: the fitted R(d) turns down: beta > 0 with its interval (95 % CI; with 2 seeds their range) above 0 "
+        checks.append((f"{condition}: the fitted R(d) turns down: beta > 0 with its interval ({spread}) above 0 "
                        f"({_ci(e['beta'])})",
                        interval(e["beta"])[0] > 0))
     for condition, (n, kl) in plan.items():
@@ -351,47 +440,60 @@ def overoptimization_checks(record: Mapping[str, Any], plan: Mapping[str, tuple[
 
 # ---------------------------------------------------------------------------- output
 def plot(record: Mapping[str, Any], path: Path) -> None:
-    """Left: the proxy (reward model) return against d; middle: the true return gained since
-    the initial policy against d, with the fitted R(d); right: peak true return against labels."""
+    """Top: the proxy (reward model) return and the true return gained since the initial policy
+    against d on the fixed states, with the fitted R(d), and the true peak and final return
+    against the label count. Bottom: the same two against d along the policy's episodes, and
+    both returns against training steps."""
     from goodhart.experiments.plots import _pyplot, _save
 
     plt = _pyplot()
     entries = record["conditions"]
-    fig, axes = plt.subplots(1, 3, figsize=(14.5, 4.0))
+    fig, axes = plt.subplots(2, 3, figsize=(14.5, 8.0))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    twin = axes[1, 2].twinx()
     for k, (condition, e) in enumerate(entries.items()):
         colour = colours[k % len(colours)]
-        d = np.array(e["d"])
+        style = "--" if e["kl_coef"] else "-"
         proxy, true = np.array(e["proxy_return"]), np.array(e["true_return"])
         gain = true - true[:, :1]
-        style = "--" if e["kl_coef"] else "-"
-        axes[0].plot(d.mean(0), proxy.mean(0), style, color=colour, marker=".", label=condition)
-        axes[1].scatter(d.reshape(-1), gain.reshape(-1), s=6, color=colour, alpha=0.3)
-        axes[1].plot(d.mean(0), gain.mean(0), style, color=colour, marker=".", label=condition)
-        alpha, beta = e["alpha"]["mean"], e["beta"]["mean"]
-        grid = np.linspace(1e-3, max(d.max(), 1e-2), 100)
-        axes[1].plot(grid, grid * (alpha - beta * np.log(grid)), ":", color=colour, linewidth=1)
-    axes[0].set_xlabel("d = sqrt(KL(pi || pi_init))")
-    axes[0].set_ylabel("proxy: reward model return")
-    axes[0].legend(fontsize=7)
-    axes[1].set_xlabel("d = sqrt(KL(pi || pi_init))")
-    axes[1].set_ylabel("true return gained since pi_init")
-    axes[1].set_title("dots: seeds; dotted: d(alpha - beta log d)", fontsize=8)
+        for row, (key, suffix) in enumerate((("d", ""), ("d_trajectory", "_trajectory"))):
+            d = np.array(e[key])
+            axes[row, 0].plot(d.mean(0), proxy.mean(0), style, color=colour, marker=".", label=condition)
+            axes[row, 1].scatter(d.reshape(-1), gain.reshape(-1), s=6, color=colour, alpha=0.3)
+            axes[row, 1].plot(d.mean(0), gain.mean(0), style, color=colour, marker=".", label=condition)
+            alpha, beta = e[f"alpha{suffix}"]["mean"], e[f"beta{suffix}"]["mean"]
+            grid = np.linspace(1e-3, max(d.max(), 1e-2), 100)
+            axes[row, 1].plot(grid, grid * (alpha - beta * np.log(grid)), ":", color=colour, linewidth=1)
+        steps = np.array(e["timestep"]) / 1000
+        axes[1, 2].plot(steps, true.mean(0), style, color=colour, label=f"{condition}: true")
+        twin.plot(steps, proxy.mean(0), style, color=colour, alpha=0.35, linewidth=1)
+    for row, name in enumerate(("d = sqrt(KL(pi || pi_init)) on the fixed states", "d along the policy's episodes: sqrt(sum over steps of KL)")):
+        axes[row, 0].set_xlabel(name, fontsize=8)
+        axes[row, 0].set_ylabel("proxy: reward model return")
+        axes[row, 1].set_xlabel(name, fontsize=8)
+        axes[row, 1].set_ylabel("true return gained since pi_init")
+        axes[row, 1].set_title("dots: seeds; dotted: d(alpha - beta log d)", fontsize=8)
+    axes[0, 0].legend(fontsize=7)
+    axes[1, 2].set_xlabel("training steps (thousands)")
+    axes[1, 2].set_ylabel("true return (lines)")
+    twin.set_ylabel("reward model return (faint)")
+    axes[1, 2].legend(fontsize=6)
     plain = [(e["labels"], e) for e in entries.values() if not e["kl_coef"]]
     if plain:
         labels = [n for n, _ in plain]
-        for key, marker, name in (("peak_true", "o", "true return at its peak"), ("final_true", "x", "final true return")):
+        for key, marker, name in (("peak_true", "o", "true return at its peak"), ("final_true", "x", "final true return"),
+                                  ("initial_true", "s", "initial policy's true return")):
             means = np.array([e[key]["mean"] for _, e in plain])
             lows = np.array([interval(e[key])[0] for _, e in plain])
             highs = np.array([interval(e[key])[1] for _, e in plain])
             errors = np.nan_to_num(np.vstack([means - lows, highs - means]), nan=0.0).clip(min=0)
-            axes[2].errorbar(labels, means, yerr=errors, marker=marker, capsize=3, label=name)
-        axes[2].set_xscale("log")
-        axes[2].set_xticks(labels, [str(n) for n in labels])  # the label counts, not log decades
-        axes[2].minorticks_off()
-        axes[2].set_xlabel("preference labels")
-        axes[2].set_ylabel("true return")
-        axes[2].legend(fontsize=7)
+            axes[0, 2].errorbar(labels, means, yerr=errors, marker=marker, capsize=3, label=name)
+        axes[0, 2].set_xscale("log")
+        axes[0, 2].set_xticks(labels, [str(n) for n in labels])  # the label counts, not log decades
+        axes[0, 2].minorticks_off()
+        axes[0, 2].set_xlabel("preference labels")
+        axes[0, 2].set_ylabel("true return")
+        axes[0, 2].legend(fontsize=7)
     fig.tight_layout()
     _save(fig, path)
 
@@ -405,13 +507,15 @@ def _ci(stats: Mapping[str, Any]) -> str:
 def write_overoptimization_report(record: Mapping[str, Any], spec: OveroptimizationSpec, out: Path) -> Path:
     entries = record["conditions"]
     seconds = record["seconds"]
+    start = ("Every run starts from a policy cloned from demonstrations (" + ", ".join(spec.sft.sources)
+             + f"; {spec.sft.episodes} episodes, one clone per seed): pi_init, the SFT policy. ") if spec.sft else "Every run starts from a randomly initialised policy (pi_init). "
     lines = [
         f"# {spec.name}{' (quick)' if record['quick'] else ''}",
         "",
         spec.description.strip(),
         "",
-        f"Env `{record['env']}` {record['env_kwargs']}; rater {record['rater']}; segments from {', '.join(record['sources'])}. "
-        f"Seeds {record['seeds']}: each has its own preference data, reward models and PPO runs. Cells: mean over seeds [95 % bootstrap CI over seeds]; with 2 seeds, (range low, high): their range, not a CI.",
+        f"Env `{record['env']}` {record['env_kwargs']}; rater {record['rater']}; segments from {', '.join(record['sources'])}. {start}"
+        f"Seeds {record['seeds']}: each has its own demonstrations, preference data, reward models and PPO runs. Cells: mean over seeds [95 % bootstrap CI over seeds]; with 2 seeds, (range low, high): their range, not a CI.",
         "",
         "## Expected effects",
         "",
@@ -429,13 +533,38 @@ def write_overoptimization_report(record: Mapping[str, Any], spec: Overoptimizat
         )
     lines += [
         "",
-        "Peak: the measurement where the mean true return over seeds is highest. alpha, beta: least-squares fits of "
-        "R(d) = d (alpha - beta log d) to each seed's true return minus its initial policy's, against d = sqrt(KL(pi || pi_init)) "
-        "on a fixed set of evaluation states.",
+        "Peak: the measurement where the mean true return over seeds is highest. d = sqrt(KL(pi || pi_init)) on a fixed set of "
+        "evaluation states (visited by the reference policies); alpha, beta: least-squares fits of R(d) = d (alpha - beta log d) to "
+        "each seed's true return minus its initial policy's.",
         "",
+        "Along the policy's own episodes (d = sqrt of the KL between the two policies' distributions of episodes, the sum over an "
+        "episode's steps of KL(pi || pi_init): the sequence-level KL of Gao et al.):",
+        "",
+        "| condition | d at peak | final d | alpha | beta | fitted peak d |",
+        "|---|---|---|---|---|---|",
+        *[f"| {c} | {_ci(e['peak_d_trajectory'])} | {_ci(e['final_d_trajectory'])} | {_ci(e['alpha_trajectory'])} | {_ci(e['beta_trajectory'])} | "
+          f"{e['fit_peak_d_trajectory']:.2f} |" for c, e in entries.items()],
+        "",
+    ]
+    outcomes = next(iter(entries.values()))["final_outcomes"] if entries else {}
+    if outcomes:
+        lines += ["What the final policies do (the env's outcomes at the last measurement):", "",
+                  "| condition | " + " | ".join(outcomes) + " |", "|---|" + "---|" * len(outcomes),
+                  *[f"| {c} | " + " | ".join(_ci(e["final_outcomes"][k]) for k in outcomes) + " |" for c, e in entries.items()], ""]
+    references = record.get("references") or {}
+    if references:
+        counts = [k for k in next(iter(references.values())) if k.startswith("labels=")]
+        lines += ["## Reference policies", "",
+                  "On the same levels; the return each label count's reward models give them (scaled as in training, over the episode):", "",
+                  "| policy | true return | env return | " + " | ".join(f"RM return, {k}" for k in counts) + " |",
+                  "|---|---|---|" + "---|" * len(counts),
+                  *[f"| {name} | {_ci(r['true_return'])} | {_ci(r['return'])} | " + " | ".join(_ci(r[k]) for k in counts) + " |"
+                    for name, r in references.items()], ""]
+    lines += [
         "![proxy and true return against d](overoptimization.png)",
         "",
-        f"Wall time {seconds.get('wall', 0)} s: collecting {seconds['collect']} s, fitting reward models {seconds['fit']} s, training and measuring {seconds['train']} s.",
+        f"Wall time {seconds.get('wall', 0)} s: cloning {seconds.get('clone', 0)} s, collecting {seconds['collect']} s, fitting reward models {seconds['fit']} s, "
+        f"training and measuring {seconds['train']} s.",
         "",
     ]
     if record["failed_runs"]:

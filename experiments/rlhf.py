@@ -1,8 +1,9 @@
-"""RLHF in a gridworld: collect rated preferences, fit reward models, train PPO against them.
+"""RLHF in a gridworld: clone demonstrations, collect rated preferences, fit reward models,
+train PPO against them.
 
-The pieces a user runs alone (``goodhart rlhf collect``, ``goodhart rlhf fit``,
-``goodhart train --reward-model``) and what ``goodhart train`` needs when its config has a
-``reward_model`` section (:class:`RewardModelTraining`):
+The pieces a user runs alone (``goodhart rlhf clone``, ``goodhart rlhf collect``,
+``goodhart rlhf fit``, ``goodhart train --reward-model``) and what ``goodhart train`` needs
+when its config has a ``reward_model`` section (:class:`RewardModelTraining`):
 
 * the VecEnv's reward becomes the model's (:class:`RewardModelVecEnv`), with an optional KL
   penalty towards the initial policy;
@@ -26,11 +27,12 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from goodhart.agents.model_io import LoadedModel, load_policy
+from goodhart.agents.cloning import CloneConfig, clone_policy
+from goodhart.agents.model_io import LoadedModel, load_policy, save_model
 from goodhart.agents.policies import ModelPolicy, OraclePolicy, Policy, RandomPolicy, run_episodes
 from goodhart.agents.preferences.dataset import DatasetFileError, PreferenceDataset, load_dataset, make_dataset, save_dataset
 from goodhart.agents.preferences.raters import RaterConfig
-from goodhart.agents.preferences.reward_env import KLPenalty, RewardModelVecEnv, kl_to_initial
+from goodhart.agents.preferences.reward_env import KLPenalty, RewardModelVecEnv, TrajectoryKL, kl_to_initial
 from goodhart.agents.preferences.reward_model import (
     FitConfig,
     RewardModel,
@@ -41,12 +43,15 @@ from goodhart.agents.preferences.reward_model import (
 )
 from goodhart.agents.preferences.segments import EpsilonPolicy, Segments, collect_segments, concatenate
 from goodhart.envs import core_class
+from goodhart.agents.ppo import build_ppo
+from goodhart.envs import make_vec
 from goodhart.envs.core.vec_env import GridVecEnv
 from goodhart.experiments.config import ConfigError, RunConfig
 from goodhart.experiments.metrics import summarize
 from goodhart.experiments.train import CsvLog
 
 STATE_SEED = 2_000_000  # level seeds of the KL evaluation states: apart from training and evaluation levels
+DEMO_SEED = 3_000_000  # level seeds of demonstrations: apart from preference segments (seed + 10_000 k) and the above
 
 
 # ------------------------------------------------------------------------- sources
@@ -113,6 +118,22 @@ def collect_preferences(
     pool = collect_pool(env_id, env_kwargs, sources, segments or 2 * labels, length, seed)
     info = {"seed": seed, "source_specs": list(sources)}
     return make_dataset(pool, labels, rater, seed, env_id, env_kwargs, info)
+
+
+def clone_demonstrations(cfg: RunConfig, sources: Sequence[str], episodes: int, fit: CloneConfig, out: str | Path, progress=None) -> dict[str, Any]:
+    """The SFT step: ``episodes`` whole episodes of ``sources`` (split equally, on level seeds
+    from ``DEMO_SEED + cfg.seed``), and ``cfg``'s PPO network (initialised with ``cfg.seed``)
+    fitted to their actions (:func:`clone_policy`); saved as a policy file at ``out`` whose
+    config is ``cfg``'s with a ``clone`` section saying how it was made. Returns that section."""
+    core = core_class(cfg.env)(1, **cfg.env_kwargs)
+    demos = collect_pool(cfg.env, cfg.env_kwargs, sources, episodes, core.max_steps, DEMO_SEED + cfg.seed)
+    model = build_ppo(make_vec(cfg.env, cfg.n_envs, seed=cfg.seed, **cfg.env_kwargs), ppo=cfg.ppo.model_dump(), network=cfg.network.model_dump(),
+                      seed=cfg.seed, device="cpu")
+    stats = clone_policy(model.policy, demos, fit, progress)
+    record = {"sources": list(sources), "episodes": episodes, "fit": fit.to_dict(), **stats}
+    config = {**cfg.model_dump(mode="json"), "init": None, "reward_model": None, "clone": record}
+    save_model(model, out, config)
+    return record
 
 
 # ----------------------------------------------------------------- measurements
@@ -186,17 +207,30 @@ class RewardModelTraining:
         return callbacks
 
     def measure(self, policy, timestep: int, states: np.ndarray) -> dict[str, Any]:
-        """KL to the initial policy on ``states`` and the mean outcomes of ``eval_episodes``
-        episodes on the eval levels (first eval distribution), with the learned return."""
+        """KL to the initial policy on ``states`` (``kl``, ``d``) and along the policy's own
+        episodes (``trajectory_kl``, ``d_trajectory``), with the mean outcomes of
+        ``eval_episodes`` episodes on the eval levels and the learned return."""
         cfg = self.cfg
         kl = kl_to_initial(policy, self.initial, states)
         live = LoadedModel(policy=policy, config=cfg.model_dump(mode="json"), env_id=cfg.env)
-        outcomes = run_episodes(
-            ModelPolicy(live, deterministic=cfg.eval.deterministic), cfg.env, cfg.env_kwargs,
-            distribution=cfg.eval.distributions[0], episodes=self.spec.eval_episodes, level_seed=cfg.eval.level_seed,
-            wrap=lambda env: RewardModelVecEnv(env, self.env.model, self.spec.scale),
-        )
-        return {"timestep": timestep, "kl": kl, "d": math.sqrt(max(kl, 0.0)), **summarize(outcomes, core_class(cfg.env))}
+        row = measure_policy(ModelPolicy(live, deterministic=cfg.eval.deterministic), cfg, self.env.model, self.spec.scale,
+                             self.spec.eval_episodes, kl_against=(policy, self.initial))
+        return {"timestep": timestep, "kl": kl, "d": math.sqrt(max(kl, 0.0)),
+                "d_trajectory": math.sqrt(max(row["trajectory_kl"], 0.0)), **row}
+
+
+def measure_policy(policy: Policy, cfg: RunConfig, model: RewardModel, scale: float, episodes: int,
+                   kl_against: tuple[Any, Any] | None = None) -> dict[str, float]:
+    """Mean outcomes of ``episodes`` episodes of ``policy`` on ``cfg``'s eval levels (its first
+    eval distribution), with the return ``model`` gives them (``reward_model_return``) and,
+    given ``(network, initial network)`` of the policy, their ``trajectory_kl``."""
+    def wrap(env: GridVecEnv):
+        env = RewardModelVecEnv(env, model, scale)
+        return env if kl_against is None else TrajectoryKL(env, *kl_against)
+
+    outcomes = run_episodes(policy, cfg.env, cfg.env_kwargs, distribution=cfg.eval.distributions[0], episodes=episodes,
+                            level_seed=cfg.eval.level_seed, wrap=wrap)
+    return summarize(outcomes, core_class(cfg.env))
 
 
 class OveroptimizationMonitor(BaseCallback):
@@ -215,7 +249,7 @@ class OveroptimizationMonitor(BaseCallback):
     def _measure(self) -> None:
         self.model.policy.set_training_mode(False)
         row = self.setup.measure(self.model.policy, self.num_timesteps, self.states)
-        for key in ("kl", "d", "true_return", "return", "reward_model_return"):
+        for key in ("kl", "d", "trajectory_kl", "d_trajectory", "true_return", "return", "reward_model_return"):
             self.logger.record(f"rlhf/{key}", row[key])
         self.log.write([row])
 

@@ -31,11 +31,11 @@ from stable_baselines3.common.vec_env import VecMonitor
 
 from goodhart.agents.checkpoint import newest_readable, restore_checkpoint, save_checkpoint
 from goodhart.agents.files import write_atomic
-from goodhart.agents.model_io import LoadedModel, save_model
+from goodhart.agents.model_io import LoadedModel, ModelFileError, load_policy, save_model
 from goodhart.agents.policies import ModelPolicy, run_episodes
 from goodhart.agents.ppo import EntropySchedule, build_ppo, set_torch_threads
 from goodhart.envs import core_class, make_vec
-from goodhart.experiments.config import ConfigError, RunConfig, continued, dump, read_yaml, validate
+from goodhart.experiments.config import ConfigError, NetworkConfig, RunConfig, continued, dump, read_yaml, validate
 from goodhart.experiments.metrics import summarize
 
 
@@ -191,6 +191,24 @@ def open_run(cfg: RunConfig, folder: Path, resume: bool, start_if_missing: bool)
     return run_cfg, state
 
 
+def starting_policy(cfg: RunConfig) -> LoadedModel:
+    """The policy file ``cfg.init`` a run starts from, checked against the run's env,
+    observations and network; one ConfigError line otherwise."""
+    try:
+        loaded = load_policy(cfg.init)
+    except ModelFileError as err:
+        raise ConfigError(f"init: {err}") from None
+    if loaded.env_id != cfg.env:
+        raise ConfigError(f"init: {cfg.init} is a policy of {loaded.env_id}, not {cfg.env}")
+    space = make_vec(cfg.env, 1, **cfg.env_kwargs).observation_space
+    if loaded.policy.observation_space != space:
+        raise ConfigError(f"init: {cfg.init} reads observations {loaded.policy.observation_space}, this run's env gives {space}")
+    network = NetworkConfig(**{k: v for k, v in loaded.config["network"].items() if k in NetworkConfig.model_fields})
+    if network != cfg.network:
+        raise ConfigError(f"init: {cfg.init} has the network {network.model_dump()}, this run's config asks for {cfg.network.model_dump()}")
+    return loaded
+
+
 def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missing: bool = False, progress_bar: bool = True) -> Path:
     """Train the run described by ``cfg`` in ``folder``, or continue it (``resume``; see
     :func:`open_run`), possibly to a larger ``total_timesteps``; returns the model path stem
@@ -202,6 +220,7 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
         from goodhart.experiments.rlhf import RewardModelTraining
 
         rlhf = RewardModelTraining(cfg, folder)  # checks the model and its data before the folder is made
+    start = starting_policy(cfg) if cfg.init is not None else None
     cfg, checkpoint = open_run(cfg, folder, resume, start_if_missing)
     resumed_at = None if checkpoint is None else int(checkpoint["num_timesteps"])
     if rlhf is not None:
@@ -219,6 +238,8 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
         device=cfg.device,
         tensorboard_log=folder,
     )
+    if start is not None:  # before attach: the initial policy of a KL penalty is the one started from
+        model.policy.load_state_dict(start.policy.state_dict())
     if rlhf is not None:
         rlhf.attach(model)
     if checkpoint is not None:

@@ -241,6 +241,29 @@ def test_kl_to_itself_is_zero_and_to_another_policy_positive():
     assert kl_to_initial(a, b, obs) > 0
 
 
+def test_trajectory_kl_sums_the_per_step_kl_along_each_episode():
+    from goodhart.agents.ppo import build_ppo
+    from goodhart.agents.preferences.reward_env import TrajectoryKL
+
+    network = {"channels": [4], "strides": [1], "features_dim": 8, "net_arch": []}
+    a, b = (build_ppo(make_vec(MAZE, 2, seed=0), ppo={"n_steps": 8, "batch_size": 16}, network=network, seed=s).policy for s in (0, 1))
+    envs = {"other": TrajectoryKL(make_vec(MAZE, 2, seed=0, max_steps=12), a, b), "same": TrajectoryKL(make_vec(MAZE, 2, seed=0, max_steps=12), a, a)}
+    obs = {name: env.reset() for name, env in envs.items()}
+    expected, finished = np.zeros(2), 0
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        actions = rng.integers(0, 4, size=2)
+        expected += [kl_to_initial(a, b, obs["other"][i : i + 1]) for i in range(2)]
+        results = {name: env.step(actions) for name, env in envs.items()}
+        obs = {name: r[0] for name, r in results.items()}
+        _, _, done, infos = results["other"]
+        for i in np.flatnonzero(done):
+            assert infos[i]["outcome"]["trajectory_kl"] == pytest.approx(expected[i], rel=1e-2) and expected[i] > 0  # float32 logits
+            assert results["same"][3][i]["outcome"]["trajectory_kl"] == pytest.approx(0.0, abs=1e-6)
+            expected[i], finished = 0.0, finished + 1
+    assert finished >= 2
+
+
 def test_train_against_a_reward_model_with_kl_penalty_logs_the_measurements(tmp_path, race_model):
     code, out = goodhart("train", "--config", str(Path(__file__).parents[1] / "agents/configs/looprace.yaml"), "--reward-model", str(race_model),
                          "--kl-coef", "0.1", "--timesteps", "1024", "--out", str(tmp_path), "--no-progress",
@@ -249,11 +272,40 @@ def test_train_against_a_reward_model_with_kl_penalty_logs_the_measurements(tmp_
     assert code == 0, out
     rows = (tmp_path / "looprace" / "seed0" / "reward_model.csv").read_text().splitlines()
     header = rows[0].split(",")
-    assert header[:3] == ["timestep", "kl", "d"] and {"true_return", "return", "reward_model_return"} <= set(header)
+    assert header[:4] == ["timestep", "kl", "d", "d_trajectory"] and {"trajectory_kl", "true_return", "return", "reward_model_return"} <= set(header)
     assert [int(r.split(",")[0]) for r in rows[1:]] == [0, 512, 1024]
     assert float(rows[1].split(",")[1]) == 0.0 and float(rows[-1].split(",")[1]) > 0
     episodes = (tmp_path / "looprace" / "seed0" / "episodes.csv").read_text().splitlines()[0]
     assert "reward_model_return" in episodes and "true_return" in episodes
+
+
+def test_a_demo_of_a_policy_trained_on_a_reward_model_shows_the_learned_reward(tmp_path, race_model, capsys):
+    from goodhart.agents.model_io import load_policy
+    from goodhart.agents.policies import ModelPolicy
+    from goodhart.experiments.teaching.panels import panels_for, plain
+
+    code, out = goodhart("train", "--config", str(Path(__file__).parents[1] / "agents/configs/looprace.yaml"), "--reward-model", str(race_model),
+                         "--timesteps", "256", "--out", str(tmp_path), "--no-progress", "--set", "n_envs=2", "--set", "ppo.n_steps=128",
+                         "--set", "ppo.batch_size=256", "--set", "eval.freq=0", "--set", "reward_model.eval_freq=0",
+                         "--set", "reward_model.scale=0.5")
+    assert code == 0, out
+    model_path = tmp_path / "looprace" / "seed0" / "model"
+    panels, seed = panels_for(None, [model_path], ["train"], seed=0, deterministic=True)
+    panel, rm = panels[0], load_reward_model(race_model)
+    same = ModelPolicy(load_policy(model_path), deterministic=True)
+    panel.start(seed)
+    expected = 0.0
+    for _ in range(10):
+        expected += 0.5 * float(rm.rewards(panel.obs, np.asarray(same.act(panel.obs, panel.venv)).reshape(1))[0])
+        panel.step()
+    text = plain(panel.lines())
+    assert f"reward model {expected:.2f}" in text and text[-1].startswith("racing")  # the describe line stays last
+    race_model.with_suffix(".json").rename(tmp_path / "moved.json")
+    try:
+        panels, _ = panels_for(None, [model_path], ["train"], seed=0)
+    finally:
+        (tmp_path / "moved.json").rename(race_model.with_suffix(".json"))
+    assert panels[0].learned is None and "cannot be read here" in capsys.readouterr().err
 
 
 def test_iterated_mode_refits_on_segments_of_the_current_policy(tmp_path, race_model):
@@ -295,7 +347,7 @@ def test_cli_collect_then_fit(tmp_path):
     assert code == 2 and "preference dataset metadata file not found" in out and not (tmp_path / "rm2.json").exists()
 
 
-@pytest.mark.parametrize("command", [["rlhf", "collect"], ["rlhf", "fit"], ["train"], ["reproduce"]])
+@pytest.mark.parametrize("command", [["rlhf", "clone"], ["rlhf", "collect"], ["rlhf", "fit"], ["train"], ["reproduce"]])
 def test_help(command):
     code, out = goodhart(*command, "--help")
     assert code == 0 and "Usage" in out
@@ -314,16 +366,19 @@ def test_gao_fit_recovers_the_coefficients_and_the_peak():
 
 @pytest.mark.slow
 def test_overoptimization_runner_end_to_end(tmp_path):
-    """A tiny reproduction: preferences, reward models, PPO runs (a process each), the fits,
-    the checks, report.md and the plot; re-running reuses everything."""
+    """A tiny reproduction: cloned starting policies, preferences, reward models, PPO runs (a
+    process each) from the clones, the fits, the references, the checks, report.md and the
+    plot; re-running reuses everything."""
     from goodhart.experiments.overoptimization import load_overoptimization_spec, run_overoptimization
 
     spec_file = tmp_path / "tiny.yaml"
     spec_file.write_text("""
 name: tiny
 runner: overoptimization
-config: looprace.yaml
+config: looprace_rlhf.yaml
 set: {total_timesteps: 2048, eval.freq: 0, n_envs: 4, ppo.n_steps: 128, ppo.batch_size: 256}
+sft: {sources: [oracle-racer@0.3], episodes: 4, epochs: 1}
+references: [random, oracle-farmer]
 preferences: {sources: [random, oracle-racer@0.1, oracle-farmer@0.3], length: 10, rater: {temperature: 0.05, salience_bias: 0.03}}
 reward_model: {network: {crop: 2, channels: [8], strides: [1], features_dim: 16}, epochs: 2, scale: 0.05}
 labels: [20, 40]
@@ -338,7 +393,10 @@ seeds: 2
     assert set(record["conditions"]) == {"labels=20", "labels=40", "labels=40,kl=0.05"}
     entry = record["conditions"]["labels=40"]
     assert len(entry["d"]) == 2 and entry["timestep"] == [0, 512, 1024, 1536, 2048] and entry["d"][0][0] == 0.0
-    assert len(checks) == 9 and "## Expected effects" in report.read_text()
+    assert len(checks) == 11 and "## Expected effects" in report.read_text() and "## Reference policies" in report.read_text()
+    assert set(record["references"]) == {"random", "oracle-farmer", "sft"} and len(entry["d_trajectory"][0]) == 5
+    run_config = (tmp_path / "out" / "runs" / "labels=20" / "seed1" / "config.yaml").read_text()
+    assert f"init: {tmp_path / 'out' / 'sft' / 'seed1'}" in run_config
     started = (tmp_path / "out" / "reward_models" / "labels20" / "seed0.json").stat().st_mtime
     run_overoptimization(spec, tmp_path / "out", workers=2)
     assert (tmp_path / "out" / "reward_models" / "labels20" / "seed0.json").stat().st_mtime == started

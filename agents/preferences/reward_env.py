@@ -9,7 +9,10 @@ score and the true objective side by side.
 :class:`KLPenalty` subtracts ``kl_coef * (log pi(a|s) - log pi_init(a|s))`` from every
 reward PPO stores, the standard RLHF penalty towards the initial policy (Ziegler et al.,
 2019), whose expectation is ``kl_coef * KL(pi || pi_init)`` per step.
-:func:`kl_to_initial` measures ``KL(pi || pi_init)`` on a fixed set of states.
+:func:`kl_to_initial` measures ``KL(pi || pi_init)`` on a fixed set of states;
+:class:`TrajectoryKL` along the policy's own episodes, summed over their steps: the KL between
+the two policies' distributions of whole episodes (the dynamics cancel), the sequence-level KL
+that Gao et al. measured on the policy's samples.
 """
 
 from __future__ import annotations
@@ -113,3 +116,33 @@ class KLPenalty(BaseCallback):
         if self._estimates:
             self.logger.record("rlhf/kl_per_step", float(np.mean(self._estimates)))
         self._estimates = []
+
+
+class TrajectoryKL(VecEnvWrapper):
+    """``venv`` played by ``policy``: each finished episode's outcome gains ``trajectory_kl``,
+    the sum over its steps of ``KL(policy(.|s_t) || initial(.|s_t))`` (nats), exact over the
+    discrete actions. Its mean over episodes sampled from ``policy`` is ``KL(P_pi || P_init)``
+    over episodes. ``policy`` must be the one that chooses the actions."""
+
+    def __init__(self, venv: VecEnv, policy: ActorCriticPolicy, initial: ActorCriticPolicy) -> None:
+        super().__init__(venv)
+        self.policy, self.initial = policy, initial
+        self._obs: np.ndarray | None = None
+        self._episode = np.zeros(venv.num_envs)
+
+    def reset(self) -> np.ndarray:
+        self._obs = self.venv.reset()
+        self._episode[:] = 0.0
+        return self._obs
+
+    def step_wait(self) -> VecEnvStepReturn:
+        with torch.no_grad():
+            o, _ = self.policy.obs_to_tensor(self._obs)
+            log_p, log_q = _log_probs(self.policy, o), _log_probs(self.initial, o)
+            self._episode += (log_p.exp() * (log_p - log_q)).sum(dim=1).cpu().numpy()
+        obs, reward, done, infos = self.venv.step_wait()
+        for i in np.flatnonzero(done):
+            infos[i]["outcome"] = {**infos[i]["outcome"], "trajectory_kl": float(self._episode[i])}
+        self._episode[done] = 0.0
+        self._obs = obs
+        return obs, reward, done, infos

@@ -1,10 +1,11 @@
 """Panels: one policy playing one distribution, step by step, and the text beside it.
 
 A panel is a batch of one driven without auto-reset, so the last frame of an episode shows how
-it ended. Beside it: the env's overlay (distribution, step, proxy score, true objective so far)
-and the env's own line saying what the agent did (``core.describe``), green when it did what we
-want and red when it went for the proxy (:func:`verdict`, from the env's ``CAPABILITY`` and
-``PREFERENCE`` flags).
+it ended. Beside it: the env's overlay (distribution, step, proxy score, true objective so far),
+for a policy trained on a learned reward model that model's reward so far, and the env's own
+line saying what the agent did (``core.describe``), green when it did what we want and red
+when it went for the proxy (:func:`verdict`, from the env's ``CAPABILITY`` and ``PREFERENCE``
+flags).
 
 Panels of one episode share its level seed: episode ``e`` of a run with ``seed=s`` plays the
 level of ``gym.make(env_id, distribution=...).reset(seed=s + e)``, and a sampling policy is
@@ -67,10 +68,12 @@ class Panel:
     policy: Policy
     distribution: str
     max_steps: int | None = None
+    learned: tuple[Any, float] | None = None  # (reward model, scale) the policy was trained on
     venv: GridVecEnv = field(init=False)
     obs: np.ndarray = field(init=False)
     done: bool = field(init=False, default=False)
     outcome: dict[str, Any] | None = field(init=False, default=None)
+    learned_return: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         kwargs = dict(self.env_kwargs)
@@ -87,12 +90,15 @@ class Panel:
         self.venv.seed(seed)
         self.obs = self.venv.reset()
         self.policy.reset(seed)
-        self.done, self.outcome = False, None
+        self.done, self.outcome, self.learned_return = False, None, 0.0
 
     def step(self) -> None:
         if self.done:
             return
         actions = self.policy.act(self.obs, self.venv)
+        if self.learned is not None:
+            model, scale = self.learned
+            self.learned_return += scale * float(model.rewards(self.obs, np.asarray(actions).reshape(1))[0])
         _, _, terminated, truncated = (to_numpy(a) for a in self.core.step(actions))
         self.obs = np.array(to_numpy(self.core.observe()), copy=True)
         if terminated[0] or truncated[0]:
@@ -100,7 +106,10 @@ class Panel:
             self.outcome = self.core.outcomes([0])[0]
 
     def lines(self) -> list[Line]:
-        return overlay_lines(self.core, 0, self.outcome, self.done)
+        lines = overlay_lines(self.core, 0, self.outcome, self.done)
+        if self.learned is not None:  # before the describe line
+            lines.insert(len(lines) - 1, f"reward model {self.learned_return:.2f}")
+        return lines
 
 
 def check_distributions(env_id: str, distributions: Sequence[str]) -> list[str]:
@@ -132,7 +141,7 @@ def make_panels(
                 title = player.label
             else:
                 title = f"{dist} levels"
-            panels.append(Panel(title, show.env_id, player.env_kwargs, player.make(deterministic), dist, max_steps))
+            panels.append(Panel(title, show.env_id, player.env_kwargs, player.make(deterministic), dist, max_steps, player.learned))
     return panels
 
 

@@ -11,6 +11,10 @@ The command line's NAME and ``--model`` become a :class:`Show` (:func:`resolve`)
 * ``--model PATH`` (repeatable): those policy files instead of the shipped ones; with a demo
   or env id they must be trained on its env.
 
+A policy trained against a learned reward model carries that model with it (the path in its
+config), so panels can show the learned reward it was optimizing beside the env's score and
+the true objective.
+
 Nothing here knows an env: everything comes from the registry, the model files and the env's
 declared oracles.
 """
@@ -18,6 +22,7 @@ declared oracles.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +30,7 @@ from typing import Any
 from goodhart.agents import pretrained
 from goodhart.agents.model_io import LoadedModel, ModelFileError, load_policy, model_paths
 from goodhart.agents.policies import ModelPolicy, Policy, reference_policies
+from goodhart.agents.preferences.reward_model import RewardModel, RewardModelError, load_reward_model
 from goodhart.envs import ENVS, core_class
 from goodhart.experiments.defaults import DISTRIBUTIONS
 
@@ -39,6 +45,7 @@ class Player:
     env_kwargs: Mapping[str, Any]
     make: Callable[[bool], Policy]
     reference: bool = False
+    learned: tuple[RewardModel, float] | None = None  # the reward model it was trained on, and its scale
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,23 @@ def reference_players(env_id: str) -> tuple[Player, ...]:
 
 def _model_player(label: str, model: LoadedModel) -> Player:
     kwargs = {k: v for k, v in model.config.get("env_kwargs", {}).items() if k != "distribution"}
-    return Player(label, kwargs, lambda deterministic: ModelPolicy(model, deterministic=deterministic, name=label))
+    return Player(label, kwargs, lambda deterministic: ModelPolicy(model, deterministic=deterministic, name=label),
+                  learned=_learned_reward(label, model))
+
+
+def _learned_reward(label: str, model: LoadedModel) -> tuple[RewardModel, float] | None:
+    """The reward model ``model`` was trained against (its config's ``reward_model``), or None
+    if it was trained on the env's reward. A missing or unreadable reward model is said in
+    one warning line, and the panel shows no learned reward."""
+    spec = model.config.get("reward_model") or {}
+    if not spec.get("path"):
+        return None
+    try:
+        return load_reward_model(spec["path"]), float(spec.get("scale", 1.0))
+    except RewardModelError as err:
+        print(f"warning: {label} was trained on a reward model that cannot be read here, so its learned reward is not shown: {err}",
+              file=sys.stderr)
+        return None
 
 
 def _load_file(typed: str | os.PathLike[str]) -> LoadedModel:
