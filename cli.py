@@ -233,10 +233,10 @@ def rlhf_clone(
     share of steps whose most likely action is the demonstrated one."""
     from tqdm import tqdm
 
-    from goodhart.agents.cloning import CloneConfig
+    from goodhart.experiments.reward_learning.cloning import CloneConfig
     from goodhart.agents.model_io import ModelFileError
     from goodhart.experiments.config import ConfigError, resolve
-    from goodhart.experiments.rlhf import clone_demonstrations
+    from goodhart.experiments.reward_learning.sources import clone_demonstrations
 
     if not source:
         fail("give at least one --source demonstrator, e.g. --source oracle-racer@0.6")
@@ -269,10 +269,10 @@ def rlhf_collect(
 ) -> None:
     """Collect segments from a mix of policies and have a simulated rater label pairs of them."""
     from goodhart.agents.model_io import ModelFileError
-    from goodhart.agents.preferences.dataset import save_dataset
-    from goodhart.agents.preferences.raters import RaterConfig
+    from goodhart.experiments.reward_learning.dataset import save_dataset
+    from goodhart.experiments.reward_learning.raters import RaterConfig
     from goodhart.experiments.config import ConfigError, resolve
-    from goodhart.experiments.rlhf import collect_preferences, default_sources
+    from goodhart.experiments.reward_learning.sources import collect_preferences, default_sources
 
     try:
         rater_config = RaterConfig.from_dict(_rater_options(rater))
@@ -306,8 +306,8 @@ def rlhf_fit(
     held-out pair accuracy (against the rater and against the true returns' order)."""
     from tqdm import tqdm
 
-    from goodhart.agents.preferences.dataset import DatasetFileError, load_dataset
-    from goodhart.agents.preferences.reward_model import FitConfig, fit_reward_model, save_reward_model
+    from goodhart.experiments.reward_learning.dataset import DatasetFileError, load_dataset
+    from goodhart.experiments.reward_learning.reward_model import FitConfig, fit_reward_model, save_reward_model
 
     try:
         network = {"channels": [int(c) for c in channels.split(",")], "strides": [int(c) for c in strides.split(",")], "features_dim": features_dim, "crop": crop}

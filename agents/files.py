@@ -8,11 +8,12 @@ infinities) as ``null`` and :func:`nan_for_null` reads them back as NaN.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,30 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
 
 
 __all__ = ["json_safe", "nan_for_null", "write_atomic", "write_json"]
+
+
+class CsvLog:
+    """An append-only CSV whose first column is the timestep; on resume, rows after the
+    checkpoint are dropped so the file matches the restored run."""
+
+    def __init__(self, path: Path, keep_until: int | None) -> None:
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        self.fields: list[str] | None = None
+        if keep_until is not None and path.exists():
+            with path.open(newline="") as handle:
+                kept = [row for row in csv.DictReader(handle) if int(row["timestep"]) <= keep_until]
+            self.path.unlink()
+            self.write(kept)
+        elif path.exists():
+            path.unlink()
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            if new:
+                writer.writeheader()
+            writer.writerows(rows)

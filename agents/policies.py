@@ -151,7 +151,7 @@ def run_episodes(
     overlap (or that overlap the training seeds) share levels.
 
     ``wrap`` turns the VecEnv into another whose outcomes gain entries (a reward model's
-    return, see :mod:`goodhart.agents.preferences.reward_env`); the levels are the same.
+    return, see :mod:`goodhart.experiments.reward_learning.reward_env`); the levels are the same.
     """
     if episodes < 1:
         raise ValueError(f"episodes={episodes} must be at least 1")

@@ -21,8 +21,8 @@ def policy_kwargs(network: Mapping[str, Any]) -> dict[str, Any]:
     ``features_dim``, on pixels ``tile`` and ``tile_channels`` (the CNN), ``net_arch``
     (hidden layers of the policy and value heads) and ``share_features`` (one CNN for both
     heads, or one each). Model files written before pixels could be trained have no ``tile``
-    keys: planes need none; files written before ``share_features`` share the CNN. SB3's own image scaling is off: the
-    network scales its input itself (:func:`goodhart.agents.networks.network_input`)."""
+    keys: planes need none; files written before ``share_features`` share the CNN. SB3's own
+    image scaling is off: the network scales its input itself (:func:`goodhart.agents.networks.network_input`)."""
     extractor = {
         "channels": list(network["channels"]),
         "strides": list(network["strides"]),

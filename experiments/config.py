@@ -176,7 +176,7 @@ class IteratedConfig(Strict):
 
 class RewardModelConfig(Strict):
     """Train against a learned reward model instead of the env's reward (see
-    goodhart.experiments.rlhf); the env's reward and the true objective stay in the logs."""
+    goodhart.experiments.reward_learning); the env's reward and the true objective stay in the logs."""
 
     path: str = Field(description="the reward model's file stem (written by goodhart rlhf fit)")
     scale: float = Field(1.0, gt=0, description="the learned reward's standard deviation per step on the model's training segments (it is fitted to zero mean and unit deviation): set it to the size of rewards the PPO hyperparameters suit")

@@ -42,13 +42,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from goodhart.agents.files import json_safe, write_atomic
 from goodhart.agents.model_io import model_paths
-from goodhart.agents.preferences.dataset import load_dataset, save_dataset
-from goodhart.agents.preferences.raters import RaterConfig
-from goodhart.agents.preferences.reward_model import FitConfig, load_reward_model
+from goodhart.experiments.reward_learning.dataset import load_dataset, save_dataset
+from goodhart.experiments.reward_learning.raters import RaterConfig
+from goodhart.experiments.reward_learning.reward_model import FitConfig, load_reward_model
 from goodhart.envs import core_class
 from goodhart.experiments.config import CONFIG_DIR, ConfigError, apply_override, dump, read_yaml, validate
 from goodhart.experiments.metrics import across_seeds, interval
-from goodhart.experiments.rlhf import collect_preferences, measure_policy, source_policy
+from goodhart.experiments.reward_learning.sources import collect_preferences, source_policy
+from goodhart.experiments.reward_learning.training import measure_policy
 from goodhart.experiments.sweep import LocalBackend, Manifest, Run, exit_error, run_all, seed_list
 
 RUNNER = "overoptimization"
@@ -378,22 +379,22 @@ def measure_references(runs: Sequence[Run], plan: Mapping[str, tuple[int, float]
     counts = sorted(plain_counts(plan))
     seeds = sorted({r.seed for r in runs if r.status == "done"})
     out: dict[str, Any] = {}
-    for name in names:
-        values: dict[str, list[float]] = {"true_return": [], "return": [], **{f"labels={n}": [] for n in counts}}
-        for seed in seeds:
-            for n in counts:
-                run = next((r for r in runs if r.seed == seed and r.extra["labels"] == n and r.extra["kl_coef"] == 0 and r.status == "done"), None)
-                if run is None:
-                    continue
-                cfg, spec = run.config, run.config.reward_model
+    values = {name: {"true_return": [], "return": [], **{f"labels={n}": [] for n in counts}} for name in names}
+    for seed in seeds:
+        for n in counts:
+            run = next((r for r in runs if r.seed == seed and r.extra["labels"] == n and r.extra["kl_coef"] == 0 and r.status == "done"), None)
+            if run is None:
+                continue
+            cfg, spec = run.config, run.config.reward_model
+            model = load_reward_model(spec.path)
+            for name in names:
                 policy = source_policy(str(starts[seed]) if name == "sft" else name, cfg.env)
-                row = measure_policy(policy, cfg, load_reward_model(spec.path), spec.scale, spec.eval_episodes)
-                values[f"labels={n}"].append(row["reward_model_return"])
+                row = measure_policy(policy, cfg, model, spec.scale, spec.eval_episodes)
+                values[name][f"labels={n}"].append(row["reward_model_return"])
                 if n == counts[0]:
-                    values["true_return"].append(row["true_return"])
-                    values["return"].append(row["return"])
-        out[name] = {key: across_seeds(v) for key, v in values.items() if v}
-    return out
+                    values[name]["true_return"].append(row["true_return"])
+                    values[name]["return"].append(row["return"])
+    return {name: {key: across_seeds(v) for key, v in rows.items() if v} for name, rows in values.items()}
 
 
 def plain_counts(plan: Mapping[str, tuple[int, float]]) -> set[int]:

@@ -17,11 +17,10 @@ Run folder ``<out>/<name>/seed<k>/``::
 
 from __future__ import annotations
 
-import csv
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,44 +29,18 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecMonitor
 
 from goodhart.agents.checkpoint import newest_readable, restore_checkpoint, save_checkpoint
-from goodhart.agents.files import write_atomic
+from goodhart.agents.files import CsvLog, write_atomic
 from goodhart.agents.model_io import LoadedModel, ModelFileError, load_policy, save_model
 from goodhart.agents.policies import ModelPolicy, run_episodes
 from goodhart.agents.ppo import EntropySchedule, build_ppo, set_torch_threads
 from goodhart.envs import core_class, make_vec
 from goodhart.experiments.config import ConfigError, NetworkConfig, RunConfig, continued, dump, read_yaml, validate
 from goodhart.experiments.metrics import summarize
+from goodhart.experiments.reward_learning.training import RewardModelTraining
 
 
 def run_dir(out: Path, name: str, seed: int) -> Path:
     return Path(out) / name / f"seed{seed}"
-
-
-class CsvLog:
-    """An append-only CSV whose first column is the timestep; on resume, rows after the
-    checkpoint are dropped so the file matches the restored run."""
-
-    def __init__(self, path: Path, keep_until: int | None) -> None:
-        self.path = path
-        self.rows: list[dict[str, Any]] = []
-        self.fields: list[str] | None = None
-        if keep_until is not None and path.exists():
-            with path.open(newline="") as handle:
-                kept = [row for row in csv.DictReader(handle) if int(row["timestep"]) <= keep_until]
-            self.path.unlink()
-            self.write(kept)
-        elif path.exists():
-            path.unlink()
-
-    def write(self, rows: Sequence[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        new = not self.path.exists()
-        with self.path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            if new:
-                writer.writeheader()
-            writer.writerows(rows)
 
 
 class TrainingMonitor(BaseCallback):
@@ -216,9 +189,7 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: cuda was asked for, but torch sees no GPU on this machine (use device: cpu or auto)")
     rlhf = None
-    if cfg.reward_model is not None:  # the reward replaced by a learned one (goodhart.experiments.rlhf)
-        from goodhart.experiments.rlhf import RewardModelTraining
-
+    if cfg.reward_model is not None:  # the reward replaced by a learned one (goodhart.experiments.reward_learning)
         rlhf = RewardModelTraining(cfg, folder)  # checks the model and its data before the folder is made
     start = starting_policy(cfg) if cfg.init is not None else None
     cfg, checkpoint = open_run(cfg, folder, resume, start_if_missing)

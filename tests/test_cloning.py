@@ -9,11 +9,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from goodhart.agents.cloning import CloneConfig, clone_policy
+from goodhart.experiments.reward_learning.cloning import CloneConfig, clone_policy
 from goodhart.agents.model_io import load_policy
 from goodhart.agents.policies import OraclePolicy
 from goodhart.agents.ppo import build_ppo
-from goodhart.agents.preferences.segments import EpsilonPolicy, collect_segments
+from goodhart.experiments.reward_learning.segments import EpsilonPolicy, collect_segments
 from goodhart.cli import app
 from goodhart.envs import make_vec
 

@@ -13,16 +13,16 @@ import torch
 from typer.testing import CliRunner
 
 from goodhart.agents.policies import OraclePolicy, RandomPolicy
-from goodhart.agents.preferences.dataset import DatasetFileError, load_dataset, make_dataset, save_dataset
-from goodhart.agents.preferences.raters import RaterConfig, agreement, label, sample_pairs, true_returns, utility
-from goodhart.agents.preferences.reward_env import RewardModelVecEnv, kl_to_initial
+from goodhart.experiments.reward_learning.dataset import DatasetFileError, load_dataset, make_dataset, save_dataset
+from goodhart.experiments.reward_learning.raters import RaterConfig, agreement, label, sample_pairs, true_returns, utility
+from goodhart.experiments.reward_learning.reward_env import RewardModelVecEnv, kl_to_initial
 from goodhart.agents.model_io import model_paths
-from goodhart.agents.preferences.reward_model import FitConfig, RewardModelError, fit_reward_model, load_reward_model, save_reward_model
-from goodhart.agents.preferences.segments import EpsilonPolicy, Segments, collect_segments, concatenate
+from goodhart.experiments.reward_learning.reward_model import FitConfig, RewardModelError, fit_reward_model, load_reward_model, save_reward_model
+from goodhart.experiments.reward_learning.segments import EpsilonPolicy, Segments, collect_segments, concatenate
 from goodhart.cli import app
 from goodhart.envs import make_vec
 from goodhart.experiments.overoptimization import fit_gao, gao_peak
-from goodhart.experiments.rlhf import collect_preferences
+from goodhart.experiments.reward_learning.sources import collect_preferences
 
 RACE, MAZE = "goodhart/LoopRace-v0", "goodhart/ColorMaze-v0"
 TINY_FIT = FitConfig(network={"channels": [8], "strides": [1], "features_dim": 16, "crop": 2}, epochs=3, seed=0)
@@ -243,7 +243,7 @@ def test_kl_to_itself_is_zero_and_to_another_policy_positive():
 
 def test_trajectory_kl_sums_the_per_step_kl_along_each_episode():
     from goodhart.agents.ppo import build_ppo
-    from goodhart.agents.preferences.reward_env import TrajectoryKL
+    from goodhart.experiments.reward_learning.reward_env import TrajectoryKL
 
     network = {"channels": [4], "strides": [1], "features_dim": 8, "net_arch": []}
     a, b = (build_ppo(make_vec(MAZE, 2, seed=0), ppo={"n_steps": 8, "batch_size": 16}, network=network, seed=s).policy for s in (0, 1))

@@ -30,7 +30,7 @@ from typing import Any
 from goodhart.agents import pretrained
 from goodhart.agents.model_io import LoadedModel, ModelFileError, load_policy, model_paths
 from goodhart.agents.policies import ModelPolicy, Policy, reference_policies
-from goodhart.agents.preferences.reward_model import RewardModel, RewardModelError, load_reward_model
+from goodhart.experiments.reward_learning.reward_model import RewardModel, RewardModelError, load_reward_model
 from goodhart.envs import ENVS, core_class
 from goodhart.experiments.defaults import DISTRIBUTIONS
 

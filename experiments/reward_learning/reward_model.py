@@ -34,8 +34,8 @@ from torch import nn
 from goodhart.agents.files import json_safe, write_atomic
 from goodhart.agents.model_io import WEIGHTS_SUFFIX, model_paths, read_tagged_pair, sha256_file
 from goodhart.agents.networks import GridCNN
-from goodhart.agents.preferences.dataset import PreferenceDataset
-from goodhart.agents.preferences.raters import true_returns
+from goodhart.experiments.reward_learning.dataset import PreferenceDataset
+from goodhart.experiments.reward_learning.raters import true_returns
 from goodhart.envs import core_class
 
 FORMAT = "goodhart-reward-model/1"
@@ -290,10 +290,7 @@ def _steps(dataset: PreferenceDataset, rows: np.ndarray) -> tuple[np.ndarray, np
     """Observations and actions of flat step indices ``rows`` of the segment pool."""
     segments = dataset.segments
     seg, t = np.divmod(rows, segments.length)
-    obs = segments.obs[seg, t]
-    if segments.packed:
-        obs = np.unpackbits(obs, axis=-1, count=segments.obs_shape[-1])
-    return obs, segments.actions[seg, t]
+    return segments.observations((seg, t)), segments.actions[seg, t]
 
 
 def segment_returns(model: RewardModel, dataset: PreferenceDataset) -> np.ndarray:

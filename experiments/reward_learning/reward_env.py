@@ -26,7 +26,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
-from goodhart.agents.preferences.reward_model import RewardModel
+from goodhart.experiments.reward_learning.reward_model import RewardModel
 
 
 class RewardModelVecEnv(VecEnvWrapper):

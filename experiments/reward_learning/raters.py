@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from goodhart.agents.preferences.segments import Segments
+from goodhart.experiments.reward_learning.segments import Segments
 
 
 @dataclass(frozen=True)

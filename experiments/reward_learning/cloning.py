@@ -4,7 +4,7 @@ In RLHF the policy that RL optimizes against a reward model starts from a model 
 demonstrations of the intended behaviour (SFT), and both the KL penalty and Gao et al.'s
 d = sqrt(KL(pi || pi_init)) measure the distance from it. Here the demonstrations are
 episodes of reference policies (an oracle with a share of random actions: imperfect
-demonstrators, see :class:`~goodhart.agents.preferences.segments.EpsilonPolicy`), and the
+demonstrators, see :class:`~goodhart.experiments.reward_learning.segments.EpsilonPolicy`), and the
 policy is a run's PPO network, fitted by maximum likelihood of the demonstrated actions. Its
 value head (and the value CNN, if the network has its own) is left as initialised: PPO learns
 it.
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.policies import ActorCriticPolicy
 
-from goodhart.agents.preferences.segments import Segments
+from goodhart.experiments.reward_learning.segments import Segments
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,7 @@ def _steps(demos: Segments, segments: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def _log_probs(policy: ActorCriticPolicy, demos: Segments, seg: np.ndarray, t: np.ndarray) -> torch.Tensor:
     """(B, A) log-probabilities of every action in the demonstrated states (seg, t)."""
-    obs = demos.obs[seg, t]
-    if demos.packed:
-        obs = np.unpackbits(obs, axis=-1, count=demos.obs_shape[-1])
-    tensor, _ = policy.obs_to_tensor(obs)
+    tensor, _ = policy.obs_to_tensor(demos.observations((seg, t)))
     return policy.get_distribution(tensor).distribution.logits.log_softmax(dim=-1)
 
 

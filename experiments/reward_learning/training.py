@@ -1,9 +1,5 @@
-"""RLHF in a gridworld: clone demonstrations, collect rated preferences, fit reward models,
-train PPO against them.
-
-The pieces a user runs alone (``goodhart rlhf clone``, ``goodhart rlhf collect``,
-``goodhart rlhf fit``, ``goodhart train --reward-model``) and what ``goodhart train`` needs
-when its config has a ``reward_model`` section (:class:`RewardModelTraining`):
+"""What ``goodhart train`` adds for a config with a ``reward_model`` section
+(:class:`RewardModelTraining`):
 
 * the VecEnv's reward becomes the model's (:class:`RewardModelVecEnv`), with an optional KL
   penalty towards the initial policy;
@@ -20,20 +16,22 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from goodhart.agents.cloning import CloneConfig, clone_policy
-from goodhart.agents.model_io import LoadedModel, load_policy, save_model
-from goodhart.agents.policies import ModelPolicy, OraclePolicy, Policy, RandomPolicy, run_episodes
-from goodhart.agents.preferences.dataset import DatasetFileError, PreferenceDataset, load_dataset, make_dataset, save_dataset
-from goodhart.agents.preferences.raters import RaterConfig
-from goodhart.agents.preferences.reward_env import KLPenalty, RewardModelVecEnv, TrajectoryKL, kl_to_initial
-from goodhart.agents.preferences.reward_model import (
+from goodhart.agents.files import CsvLog
+from goodhart.agents.model_io import LoadedModel
+from goodhart.agents.policies import ModelPolicy, Policy, run_episodes
+from goodhart.envs import core_class
+from goodhart.envs.core.vec_env import GridVecEnv
+from goodhart.experiments.config import ConfigError, RunConfig
+from goodhart.experiments.metrics import summarize
+from goodhart.experiments.reward_learning.dataset import DatasetFileError, PreferenceDataset, load_dataset, save_dataset
+from goodhart.experiments.reward_learning.reward_env import KLPenalty, RewardModelVecEnv, TrajectoryKL, kl_to_initial
+from goodhart.experiments.reward_learning.reward_model import (
     FitConfig,
     RewardModel,
     RewardModelError,
@@ -41,115 +39,8 @@ from goodhart.agents.preferences.reward_model import (
     load_reward_model,
     save_reward_model,
 )
-from goodhart.agents.preferences.segments import EpsilonPolicy, Segments, collect_segments, concatenate
-from goodhart.envs import core_class
-from goodhart.agents.ppo import build_ppo
-from goodhart.envs import make_vec
-from goodhart.envs.core.vec_env import GridVecEnv
-from goodhart.experiments.config import ConfigError, RunConfig
-from goodhart.experiments.metrics import summarize
-from goodhart.experiments.train import CsvLog
-
-STATE_SEED = 2_000_000  # level seeds of the KL evaluation states: apart from training and evaluation levels
-DEMO_SEED = 3_000_000  # level seeds of demonstrations: apart from preference segments (seed + 10_000 k) and the above
-
-
-# ------------------------------------------------------------------------- sources
-def source_policy(spec: str, env_id: str) -> Policy:
-    """A policy from a source spec ``POLICY[@EPSILON]``: ``random``, ``oracle-<name>`` or a
-    model file, with a share EPSILON of random actions (default 0)."""
-    name, sep, eps = spec.rpartition("@") if "@" in spec else (spec, "", "")
-    try:
-        epsilon = float(eps) if sep else 0.0
-    except ValueError:
-        raise ValueError(f"source {spec!r}: {eps!r} after @ is not a share of random actions in [0, 1]") from None
-    core = core_class(env_id)
-    if name == "random":
-        policy: Policy = RandomPolicy()
-    elif name.startswith("oracle-"):
-        if name[len("oracle-"):] not in core.ORACLES:
-            raise ValueError(f"source {spec!r}: {env_id} has no oracle {name[len('oracle-'):]!r}; its oracles: {list(core.ORACLES)}")
-        policy = OraclePolicy(name[len("oracle-"):])
-    else:
-        loaded = load_policy(name)
-        if loaded.env_id != env_id:
-            raise ValueError(f"source {spec!r}: a policy of {loaded.env_id}, not {env_id}")
-        policy = ModelPolicy(loaded, name=Path(name).name)
-    return EpsilonPolicy(policy, epsilon)
-
-
-def default_sources(env_id: str) -> list[str]:
-    """Random actions and every oracle of the env with a share 0.1 and 0.3 of random actions:
-    segments from poor to good, of the intended target and of the proxy."""
-    oracles = core_class(env_id).ORACLES
-    return ["random", *(f"oracle-{name}@{eps}" for name in oracles for eps in (0.1, 0.3))]
-
-
-def collect_pool(env_id: str, env_kwargs: Mapping[str, Any], sources: Sequence[str], count: int, length: int, seed: int) -> Segments:
-    """``count`` segments split equally among ``sources`` (repeat one to weight it), each
-    source on its own level seeds."""
-    if not sources:
-        raise ValueError("give at least one source policy")
-    policies = [source_policy(spec, env_id) for spec in sources]
-    shares = np.diff(np.linspace(0, count, len(policies) + 1).round().astype(int))
-    pools = [
-        collect_segments(policy, env_id, env_kwargs, count=int(n), length=length, seed=seed + 10_000 * k)
-        for k, (policy, n) in enumerate(zip(policies, shares))
-        if n > 0
-    ]
-    return concatenate(pools)
-
-
-def collect_preferences(
-    env_id: str,
-    env_kwargs: Mapping[str, Any],
-    sources: Sequence[str],
-    *,
-    labels: int,
-    rater: RaterConfig,
-    length: int = 20,
-    segments: int | None = None,
-    seed: int = 0,
-) -> PreferenceDataset:
-    """Segments of ``sources`` (a pool of ``segments``, default ``2 * labels``: every pair
-    fresh), ``labels`` random pairs of them, labelled by ``rater``."""
-    core = core_class(env_id)
-    rater.check_env(core.OVERSIGHT_REGIONS, core.SALIENT_EVENT, env_id)
-    pool = collect_pool(env_id, env_kwargs, sources, segments or 2 * labels, length, seed)
-    info = {"seed": seed, "source_specs": list(sources)}
-    return make_dataset(pool, labels, rater, seed, env_id, env_kwargs, info)
-
-
-def clone_demonstrations(cfg: RunConfig, sources: Sequence[str], episodes: int, fit: CloneConfig, out: str | Path, progress=None) -> dict[str, Any]:
-    """The SFT step: ``episodes`` whole episodes of ``sources`` (split equally, on level seeds
-    from ``DEMO_SEED + cfg.seed``), and ``cfg``'s PPO network (initialised with ``cfg.seed``)
-    fitted to their actions (:func:`clone_policy`); saved as a policy file at ``out`` whose
-    config is ``cfg``'s with a ``clone`` section saying how it was made. Returns that section."""
-    core = core_class(cfg.env)(1, **cfg.env_kwargs)
-    demos = collect_pool(cfg.env, cfg.env_kwargs, sources, episodes, core.max_steps, DEMO_SEED + cfg.seed)
-    model = build_ppo(make_vec(cfg.env, cfg.n_envs, seed=cfg.seed, **cfg.env_kwargs), ppo=cfg.ppo.model_dump(), network=cfg.network.model_dump(),
-                      seed=cfg.seed, device="cpu")
-    stats = clone_policy(model.policy, demos, fit, progress)
-    record = {"sources": list(sources), "episodes": episodes, "fit": fit.to_dict(), **stats}
-    config = {**cfg.model_dump(mode="json"), "init": None, "reward_model": None, "clone": record}
-    save_model(model, out, config)
-    return record
-
-
-# ----------------------------------------------------------------- measurements
-def evaluation_states(env_id: str, env_kwargs: Mapping[str, Any], count: int, seed: int = STATE_SEED) -> np.ndarray:
-    """A fixed set of ``count`` observations on which to measure ``KL(pi || pi_init)``: the
-    states visited by the env's reference policies (random, and each oracle with a share 0.2
-    of random actions), equally, on level seeds from ``seed``; the same for every run of the
-    env and knobs."""
-    sources = ["random", *(f"oracle-{name}@0.2" for name in core_class(env_id).ORACLES)]
-    length = 20
-    pool = collect_pool(env_id, env_kwargs, sources, math.ceil(count / length) + len(sources), length, seed)
-    rows = np.flatnonzero(pool.mask.reshape(-1))
-    chosen = np.sort(np.random.default_rng(seed).choice(rows, size=min(count, len(rows)), replace=False))
-    seg, t = np.divmod(chosen, pool.length)
-    obs = pool.obs[seg, t]
-    return np.unpackbits(obs, axis=-1, count=pool.obs_shape[-1]) if pool.packed else obs
+from goodhart.experiments.reward_learning.segments import collect_segments
+from goodhart.experiments.reward_learning.sources import evaluation_states
 
 
 def open_reward_model(path: str | Path, env_id: str, obs_shape: tuple[int, ...], source: str) -> RewardModel:

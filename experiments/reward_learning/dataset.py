@@ -25,8 +25,8 @@ import numpy as np
 
 from goodhart.agents.files import write_atomic
 from goodhart.agents.model_io import paired_paths, read_tagged_pair, sha256_file
-from goodhart.agents.preferences.raters import RaterConfig, label, sample_pairs
-from goodhart.agents.preferences.segments import Segments, concatenate
+from goodhart.experiments.reward_learning.raters import RaterConfig, label, sample_pairs
+from goodhart.experiments.reward_learning.segments import Segments, concatenate
 
 FORMAT = "goodhart-preferences/1"
 
