@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from goodhart.envs import ENVS
-from goodhart.experiments.defaults import DISTRIBUTIONS, EVAL_LEVEL_SEED
+from goodhart.experiments.defaults import DISTRIBUTIONS
+from goodhart.experiments.seeds import EVAL_LEVEL_SEED
 
 # Named in --help without importing the experiments (which import torch): the sweep files.
 REPRODUCTIONS = sorted(path.stem for path in (Path(__file__).parent / "experiments" / "reproductions").glob("*.yaml"))
@@ -139,30 +141,43 @@ def reproduce(
     quick: Annotated[bool, typer.Option("--quick", help="Fewer seeds and steps: minutes on a 2-core CPU, the effect still shown.")] = False,
     seeds: Annotated[Optional[int], typer.Option(min=1, help="Training seeds per condition. Default: the reproduction's (>= 5; fewer with --quick).")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Runs trained at once, one process each. Default: the number of cores.")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Try again the runs that failed every attempt in an earlier invocation (interrupted runs resume without it).")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Folder of the reproduction. Default: results/NAME (NAME-quick with --quick).")] = None,
 ) -> None:
     """Train, evaluate and report one of the headline results. Re-running skips finished runs
-    and resumes interrupted ones."""
+    and resumes interrupted ones (Ctrl-C stops it without failing a run)."""
     from goodhart.experiments.config import ConfigError
-    from goodhart.experiments.overoptimization import is_overoptimization, load_overoptimization_spec, run_overoptimization
-    from goodhart.experiments.reproduce import run_sweep
-    from goodhart.experiments.sweep import default_workers, load_spec, reproduction_path
+    from goodhart.experiments.engine import default_workers
+    from goodhart.experiments.reproduce import load_reproduction, run_reproduction
 
     folder = out or Path("results") / (f"{name}-quick" if quick else name)
-    try:
-        path = reproduction_path(name)
-        if is_overoptimization(path):  # its own runner: preferences, reward models, then PPO runs
-            spec = load_overoptimization_spec(path)
-            runner = run_overoptimization
-        else:
-            spec = load_spec(path)
-            runner = run_sweep
-        report, failed, checks = runner(spec, folder, quick=quick, seeds=list(range(seeds)) if seeds else None, workers=workers or default_workers(), source=str(path))
-    except ConfigError as err:
-        fail(str(err))
+    with _experiment_errors():
+        try:
+            spec, path = load_reproduction(name)
+            report, failed, checks = run_reproduction(spec, folder, quick=quick, seeds=list(range(seeds)) if seeds else None,
+                                                      workers=workers or default_workers(), retry_failed=retry_failed, source=str(path))
+        except ConfigError as err:
+            fail(str(err))
     typer.echo(f"report: {report}")
     if failed or not all(ok for _, ok in checks):
         raise typer.Exit(1)
+
+
+@contextmanager
+def _experiment_errors():
+    """An interrupted experiment prints one line saying how to resume it (exit 130); one whose
+    stage cannot go on, one line saying why (exit 1)."""
+    from goodhart.experiments.engine import Interrupted, JobsFailed
+
+    try:
+        yield
+    except (Interrupted, KeyboardInterrupt) as err:
+        reason = str(err) or "interrupted"
+        typer.echo(f"interrupted ({reason}); run the same command again to resume", err=True)
+        raise typer.Exit(130) from None
+    except JobsFailed as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -175,23 +190,27 @@ def sweep(
     backend: Annotated[str, typer.Option(help="local: a process per run on this machine; ray: Ray tasks (pip install -e '.\\[ray]').")] = "local",
     address: Annotated[Optional[str], typer.Option(help="Ray cluster address (from `ray start --head`); default: a local Ray instance.")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Runs trained at once. Default: the number of cores.")] = None,
-    max_attempts: Annotated[int, typer.Option(min=1, help="Tries per run before it is reported failed.")] = 2,
+    max_attempts: Annotated[int, typer.Option(min=1, help="Tries per run before it is reported failed (an interrupted try does not count).")] = 2,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Try again the runs that failed every attempt in an earlier invocation (interrupted runs resume without it).")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Sweep folder (manifest, runs, results). Default: sweeps/NAME.")] = None,
 ) -> None:
     """Train and evaluate every condition x seed of a sweep, in parallel, resumably; aggregate
     the results with the evaluator. Exits non-zero if a run failed."""
     from goodhart.experiments.config import ConfigError
+    from goodhart.experiments.engine import default_workers
     from goodhart.experiments.reproduce import run_sweep
-    from goodhart.experiments.sweep import default_workers, sweep_from_file
+    from goodhart.experiments.sweep import sweep_from_file
 
     if backend not in ("local", "ray"):
         fail(f"--backend {backend!r} is not allowed; expected local or ray")
-    try:
-        spec, seed_list, origins = sweep_from_file(config, grid or [], seeds, set_ or [], timesteps)
-        folder = out or Path("sweeps") / spec.name
-        report, failed, _ = run_sweep(spec, folder, seeds=seed_list, workers=workers or default_workers(), backend=backend, address=address, max_attempts=max_attempts, source=str(config), origins=origins)
-    except ConfigError as err:
-        fail(str(err))
+    with _experiment_errors():
+        try:
+            spec, seed_list, origins = sweep_from_file(config, grid or [], seeds, set_ or [], timesteps)
+            folder = out or Path("sweeps") / spec.name
+            report, failed, _ = run_sweep(spec, folder, seeds=seed_list, workers=workers or default_workers(), backend=backend, address=address,
+                                          max_attempts=max_attempts, retry_failed=retry_failed, source=str(config), origins=origins)
+        except ConfigError as err:
+            fail(str(err))
     typer.echo(f"report: {report}")
     if failed:
         typer.echo(f"error: {len(failed)} run(s) failed: {', '.join(failed)} (see {folder / 'manifest.json'})", err=True)
@@ -291,7 +310,7 @@ def rlhf_fit(
     dataset: Annotated[Path, typer.Argument(help="A preference dataset (stem, .npz or .json) from `goodhart rlhf collect`.", show_default=False)],
     out: Annotated[Path, typer.Option(help="File stem of the reward model: writes OUT.safetensors and OUT.json.", show_default=False)],
     labels: Annotated[Optional[int], typer.Option(min=1, help="Use only the first N labels of the dataset.", show_default="all")] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training pairs; each net keeps its epoch of lowest held-out loss.")] = 15,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training pairs; each net keeps its epoch of lowest held-out loss.")] = 15,  # FitConfig.epochs (a test keeps them equal)
     ensemble: Annotated[int, typer.Option(min=1, help="Nets in the ensemble (their mean is the reward; their spread, the disagreement).")] = 1,
     crop: Annotated[Optional[int], typer.Option(min=0, help="Read only the (2k+1)x(2k+1) cells at the centre of the observation (around the agent in an agent-centred view).", show_default="the whole observation")] = None,
     channels: Annotated[str, typer.Option(help="Convolution channels of the grid CNN, comma-separated.")] = "16,32",

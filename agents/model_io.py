@@ -32,7 +32,7 @@ from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 
-from goodhart.agents.files import write_atomic
+from goodhart.agents.files import write_atomic, write_json
 from goodhart.agents.ppo import build_ppo, policy_kwargs
 
 FORMAT = "goodhart-policy/1"
@@ -223,8 +223,7 @@ def save_model(model: PPO, path: str | os.PathLike[str], config: Mapping[str, An
         "shared_tensors": aliases,
         "versions": _versions(),
     }
-    text = json.dumps(meta, indent=2, sort_keys=False) + "\n"
-    write_atomic(meta_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_json(meta_path, meta)
 
 
 # ------------------------------------------------------------------ load

@@ -1,21 +1,24 @@
 """Policies that the evaluator runs the same way, batched over N copies of an env.
 
 Every policy maps the observations of all N copies of a :class:`GridVecEnv` to N actions at
-once: :class:`RandomPolicy`, the env's scripted oracles (:class:`OraclePolicy`) and trained
-models (:class:`ModelPolicy`). :func:`run_episodes` runs any of them on a fixed, seeded set of
-levels, the same set for every policy, and returns one outcome dict per episode.
+once: :class:`RandomPolicy`, the env's scripted oracles (:class:`OraclePolicy`), trained
+models (:class:`ModelPolicy`) and any of them with a share of random actions
+(:class:`EpsilonPolicy`); :func:`policy_from_name` makes one from its name. :func:`run_episodes`
+runs any of them on a fixed, seeded set of levels, the same set for every policy, and returns
+one outcome dict per episode.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from goodhart.agents.model_io import LoadedModel
+from goodhart.agents.model_io import LoadedModel, load_policy, model_paths
 from goodhart.envs import core_class, make_vec
 from goodhart.envs.core.arrays import to_numpy
 from goodhart.envs.core.vec_env import GridVecEnv
@@ -117,13 +120,91 @@ class ModelPolicy:
             return self.policy.get_distribution(obs_tensor).distribution.probs
 
 
+class EpsilonPolicy:
+    """``policy`` with a uniformly random action instead of its own in a share ``epsilon`` of
+    the steps: the imperfect versions of a policy that give a rater comparisons worth making,
+    and imperfect demonstrators (``NAME@EPS`` in :func:`policy_from_name`)."""
+
+    def __init__(self, policy: Policy, epsilon: float, seed: int = 0) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon={epsilon!r} is out of range; expected a number in [0, 1]")
+        self.policy, self.epsilon = policy, epsilon
+        self.name = policy.name if epsilon == 0 else f"{policy.name}@{epsilon:g}"
+        self.reset(seed)
+
+    def reset(self, seed: int) -> None:
+        self.policy.reset(seed)
+        self._rng = np.random.default_rng([seed, 7])
+
+    def act(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
+        actions = np.asarray(self.policy.act(obs, env), dtype=np.int64)
+        if self.epsilon == 0:
+            return actions
+        explore = self._rng.random(len(actions)) < self.epsilon
+        random_actions = self._rng.integers(0, int(env.action_space.n), size=len(actions))
+        return np.where(explore, random_actions, actions)
+
+
+RANDOM = "random"
+ORACLE_PREFIX = "oracle-"  # an env's scripted policy ``o`` (a name in its ``ORACLES``) is ``oracle-o``
+
+
+def oracle_names(env_id: str) -> list[str]:
+    """``oracle-<name>`` for each of the env's ``ORACLES``, in their order."""
+    return [ORACLE_PREFIX + oracle for oracle in core_class(env_id).ORACLES]
+
+
+def reference_names(env_id: str) -> list[str]:
+    """The policies every env has without training: ``random``, then its oracles."""
+    return [RANDOM, *oracle_names(env_id)]
+
+
+def is_reference_name(name: str) -> bool:
+    """Whether ``name`` (``@EPS`` or not) is spelled as a reference policy, ``random`` or
+    ``oracle-...``, rather than a file: for callers that must tell the two apart before the
+    env is known. Whether the env has that oracle is :func:`policy_from_name`'s to check."""
+    base = name.rpartition("@")[0] if "@" in name else name
+    return base == RANDOM or base.startswith(ORACLE_PREFIX)
+
+
+def policy_from_name(name: str, env_id: str) -> Policy:
+    """The policy that ``name`` means on ``env_id``; the one parser of policy names (sources,
+    demonstrators, the evaluator's and the figures' reference policies).
+
+    ``name`` is ``POLICY[@EPS]``: ``random``, ``oracle-<o>`` for one of the env's ``ORACLES``, or
+    a policy file (its stem, ``.safetensors`` or ``.json``; trained on ``env_id``, played
+    sampling, named by its file name); ``@EPS`` takes a uniformly random action instead in a
+    share EPS of the steps (:class:`EpsilonPolicy`). Raises ``ValueError`` (``ModelFileError``
+    for a broken file) with one line that names ``name`` and, for a name that is not a policy
+    of the env, the env's reference policies."""
+    base, sep, eps = name.rpartition("@") if "@" in name else (name, "", "")
+    try:
+        epsilon = float(eps) if sep else 0.0
+    except ValueError:
+        epsilon = math.nan
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"{name!r}: {eps!r} after @ is not a share of random actions in [0, 1]")
+    valid = ", ".join(reference_names(env_id))
+    if base == RANDOM:
+        policy: Policy = RandomPolicy()
+    elif base.startswith(ORACLE_PREFIX):
+        if base not in oracle_names(env_id):
+            raise ValueError(f"{name!r}: {env_id} has no oracle {base.removeprefix(ORACLE_PREFIX)!r}; its reference policies: {valid}")
+        policy = OraclePolicy(base.removeprefix(ORACLE_PREFIX))
+    else:
+        weights, meta = model_paths(base)
+        if not weights.exists() and not meta.exists():
+            raise ValueError(f"{name!r}: not a policy file, nor one of {env_id}'s reference policies: {valid}")
+        loaded = load_policy(base)
+        if loaded.env_id != env_id:
+            raise ValueError(f"{name!r}: a policy of {loaded.env_id}, not {env_id}")
+        policy = ModelPolicy(loaded, name=Path(base).name)
+    return EpsilonPolicy(policy, epsilon) if sep else policy
+
+
 def reference_policies(env_id: str) -> dict[str, Policy]:
-    """``"random"`` and ``"oracle-<name>"`` for each of the env's ``ORACLES``."""
-    policies: dict[str, Policy] = {"random": RandomPolicy()}
-    for oracle in core_class(env_id).ORACLES:
-        policy = OraclePolicy(oracle)
-        policies[policy.name] = policy
-    return policies
+    """``"random"`` and ``"oracle-<name>"`` for each of the env's ``ORACLES``, by name."""
+    return {name: policy_from_name(name, env_id) for name in reference_names(env_id)}
 
 
 def run_episodes(
@@ -183,10 +264,17 @@ def run_episodes(
 
 
 __all__ = [
+    "ORACLE_PREFIX",
+    "RANDOM",
+    "EpsilonPolicy",
     "ModelPolicy",
     "OraclePolicy",
     "Policy",
     "RandomPolicy",
+    "is_reference_name",
+    "oracle_names",
+    "policy_from_name",
+    "reference_names",
     "reference_policies",
     "run_episodes",
 ]

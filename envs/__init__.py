@@ -1,5 +1,6 @@
 """The environments, registered with Gymnasium (``gymnasium.make`` and, batched,
-``gymnasium.make_vec``), and the stable-baselines3 VecEnv that trains on them.
+``gymnasium.make_vec``), and the stable-baselines3 VecEnv that trains on them (:func:`make_vec`,
+``GridVecEnv``: imported on first use, so that Gymnasium users never load torch).
 
 A new environment is one module with a :class:`~goodhart.envs.core.grid.GridCore` subclass
 and one line in ``ENVS`` below; training, evaluation and rendering then work on it unchanged.
@@ -7,7 +8,7 @@ and one line in ``ENVS`` below; training, evaluation and rendering then work on 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 
@@ -16,11 +17,13 @@ from goodhart.envs.color_maze import ColorMaze
 from goodhart.envs.core.grid import GridCore
 from goodhart.envs.core.gym_env import GridEnv
 from goodhart.envs.core.gym_vector_env import GridVectorEnv
-from goodhart.envs.core.vec_env import GridVecEnv
 from goodhart.envs.corner_maze import CornerMaze
 from goodhart.envs.keys_and_chests import KeysAndChests
 from goodhart.envs.loop_race import LoopRace
 from goodhart.envs.tomato_watering import TomatoWatering
+
+if TYPE_CHECKING:
+    from goodhart.envs.core.vec_env import GridVecEnv
 
 ENVS: dict[str, type[GridCore]] = {
     "goodhart/LoopRace-v0": LoopRace,
@@ -52,7 +55,19 @@ def core_class(env_id: str) -> type[GridCore]:
 def make_vec(env_id: str, num_envs: int, *, seed: int | None = None, **kwargs: Any) -> GridVecEnv:
     """A stable-baselines3 VecEnv of ``num_envs`` copies of ``env_id``; copy ``i`` is seeded
     ``seed + i``. ``kwargs`` are the env's (``distribution``, knobs, ``backend``...)."""
+    from goodhart.envs.core.vec_env import GridVecEnv
+
     return GridVecEnv(core_class(env_id), num_envs, seed=seed, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    """``GridVecEnv`` on first use only: it subclasses stable-baselines3's VecEnv, whose import
+    pulls in torch (about 1,500 modules), which ``gymnasium.make`` users never need."""
+    if name == "GridVecEnv":
+        from goodhart.envs.core.vec_env import GridVecEnv
+
+        return GridVecEnv
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

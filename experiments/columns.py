@@ -52,8 +52,12 @@ def unit(record: Mapping[str, Any], metric: str) -> str:
     return f"{own} per episode" if own else "per episode"
 
 
-def number(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.2f}"
+def number(value: float, short: bool = False) -> str:
+    """A number as every report, check and figure prints it: two decimals, ``n/a`` where
+    undefined; ``short`` (figure titles, where space is scarce): one decimal from 10 on."""
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:.1f}" if short and abs(value) >= 10 else f"{value:.2f}"
 
 
 def fmt(stats: Mapping[str, Any]) -> str:
@@ -62,10 +66,10 @@ def fmt(stats: Mapping[str, Any]) -> str:
     undefined."""
     mean = stats["mean"]
     if math.isnan(mean):
-        return "n/a"
+        return number(mean)
     low, high = interval(stats)
     if math.isnan(low):
-        return f"{mean:.2f}"
+        return number(mean)
     if stats.get("interval") == "range":
         return f"{mean:.2f} (range {low:.2f}, {high:.2f})" if f"{low:.2f}" != f"{high:.2f}" else f"{mean:.2f} (both seeds)"
     return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
@@ -147,6 +151,7 @@ def one_per_column(record: Mapping[str, Any], metrics: Sequence[str]) -> list[st
     return result
 
 
-def headline(record: Mapping[str, Any]) -> list[str]:
-    """The env's ``HEADLINE`` metrics, one per column."""
+def headline_metrics(record: Mapping[str, Any]) -> list[str]:
+    """The env's ``HEADLINE`` metrics, one per column (the figures' headline *text* is
+    :func:`goodhart.experiments.teaching.figures.headline`)."""
     return one_per_column(record, core_of(record).HEADLINE)

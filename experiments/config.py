@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from goodhart.envs import ENVS, core_class
 from goodhart.envs.core.checks import ArgumentError
 from goodhart.envs.core.grid import GridCore
-from goodhart.experiments.defaults import DISTRIBUTIONS, EVAL_LEVEL_SEED
+from goodhart.experiments.defaults import DISTRIBUTIONS
+from goodhart.experiments.seeds import EVAL_LEVEL_SEED
 
 CONFIG_DIR = Path(__file__).parents[1] / "agents" / "configs"
 

@@ -34,9 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
-from goodhart.experiments.metrics import BOOTSTRAP_RESAMPLES, CI_LEVEL, MIN_SEEDS_FOR_CI
+from goodhart.experiments.metrics import BOOTSTRAP_RESAMPLES, CI_LEVEL, MIN_SEEDS_FOR_CI, defined, seed_summary
 
 TRAINING = "training"  # the pseudo-distribution of these numbers in a results record
 CURVE_BINS = 50
@@ -192,17 +191,11 @@ def training_metrics(curves: Mapping[str, Any], seed: int = 0) -> dict[str, dict
     tail = (1 - CI_LEVEL) / 2 * 100
     result = {}
     for name in STATISTICS:
-        per_seed = [s[name] for s in seeds]
-        finite = np.array([v for v in per_seed if not math.isnan(v)])
-        entry = {
-            "mean": overall[name],
-            "iqm": float(stats.trim_mean(finite, 0.25)) if len(finite) else math.nan,
-            "ci95": [math.nan, math.nan],
-            "range": [float(finite.min()), float(finite.max())] if len(finite) else [math.nan, math.nan],
-            "interval": "range" if len(true) == 2 else "none",
-            "per_seed": per_seed,
-        }
-        draws = np.array([r[name] for r in resampled if not math.isnan(r[name])])
+        entry = seed_summary([s[name] for s in seeds])
+        entry["mean"] = overall[name]  # the statistic of the mean curve, not the mean of the seeds' statistics
+        if len(true) == 2:
+            entry["interval"] = "range"
+        draws = defined([r[name] for r in resampled])
         if len(draws):
             entry["ci95"] = [float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail))]
             entry["interval"] = "seeds"

@@ -25,18 +25,21 @@ import inspect
 import io
 import json
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from goodhart.agents.files import nan_for_null, write_atomic, write_json
 from goodhart.agents.model_io import load_policy, model_paths
-from goodhart.agents.policies import ModelPolicy, Policy, reference_policies, run_episodes
+from goodhart.agents.policies import ModelPolicy, Policy, is_reference_name, policy_from_name, reference_names, run_episodes
 from goodhart.envs import core_class
 from goodhart.experiments.curves import TRAINING, has_episodes, training_curves, training_metrics
-from goodhart.experiments.defaults import EVAL_LEVEL_SEED
 from goodhart.experiments.metrics import across_seeds, episode_ratios, ratio, same_columns
+from goodhart.experiments.seeds import EVAL_LEVEL_SEED
 
 
 class EvaluationError(ValueError):
@@ -90,16 +93,21 @@ def resolve_subject(spec: str, deterministic: bool = False) -> Subject | str:
     weights, meta = model_paths(path)
     if meta.exists() or weights.exists():
         return trained_subject(meta.stem, [meta], deterministic)
-    if spec == "random" or spec.startswith("oracle-"):
+    if is_reference_name(spec):
         return spec
     raise EvaluationError(f"{spec}: not a run folder, a model file, or a reference policy (random, oracle-<name>)")
 
 
 def reference_subject(name: str, env_id: str, env_kwargs: dict[str, Any]) -> Subject:
-    available = reference_policies(env_id)
-    if name not in available:
-        raise EvaluationError(f"{name}: not a reference policy of {env_id}; available: {sorted(available)}")
-    return Subject(name, "reference", env_id, env_kwargs, {0: available[name]}, source="reference")
+    """A reference policy (``random``, ``oracle-<name>``, optionally ``@EPS``) on ``env_id``;
+    an EvaluationError naming the env's reference policies if it has no such policy."""
+    if not is_reference_name(name):
+        raise EvaluationError(f"{name}: not a reference policy of {env_id}; its reference policies: {', '.join(reference_names(env_id))}")
+    try:
+        policy = policy_from_name(name, env_id)
+    except ValueError as err:
+        raise EvaluationError(str(err)) from None
+    return Subject(name, "reference", env_id, env_kwargs, {0: policy}, source="reference")
 
 
 def resolve_subjects(specs: Sequence[str], env_id: str | None, deterministic: bool = False, env_kwargs: dict | None = None) -> list[Subject]:
@@ -159,6 +167,8 @@ def evaluate(
         "flags": [],
         "policies": {},
     }
+    total = sum(len(subject.seeds) for subject in subjects) * len(distributions)
+    bar = tqdm(total=total, desc="evaluate", unit="level set", dynamic_ncols=True, file=sys.stderr, disable=None)  # at a terminal
     for subject in subjects:
         seeds = sorted(subject.seeds)
         entry: dict[str, Any] = {
@@ -176,6 +186,7 @@ def evaluate(
             episodes_of: dict[str, tuple] = {}
             for seed in seeds:
                 outcomes = run_episodes(subject.seeds[seed], env_id, subject.env_kwargs, distribution=dist, episodes=episodes, level_seed=level_seed)
+                bar.update()
                 played += outcomes
                 for metric, (num, den) in episode_ratios(outcomes, core).items():
                     per_seed.setdefault(metric, []).append(ratio(num, den))
@@ -191,6 +202,7 @@ def evaluate(
             entry["training_curves"] = curves
             entry["metrics"][TRAINING] = training_metrics(curves)
         record["policies"][subject.name] = entry
+    bar.close()
     return record
 
 

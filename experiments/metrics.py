@@ -67,6 +67,29 @@ def same_columns(outcomes: Sequence[dict[str, Any]]) -> tuple[list[list[str]], l
     return [g for g in groups.values() if len(g) > 1], constant
 
 
+def defined(values: Sequence[float]) -> np.ndarray:
+    """``values`` without the NaNs, as an array: a seed whose metric is undefined (no capable
+    episode, a curve with no episode) drops out of the statistics instead of making them NaN."""
+    return np.asarray([v for v in values if not math.isnan(v)])
+
+
+def seed_summary(per_seed: Sequence[float]) -> dict[str, Any]:
+    """What every metric's statistics say without resampling: ``mean``, ``iqm`` (25 % trimmed)
+    and ``range`` of the defined seeds (:func:`defined`), ``per_seed`` as given, and no interval
+    yet (``ci95`` NaN, ``interval`` "none"). One place, so that :func:`across_seeds` and the
+    training curves' statistics (:func:`goodhart.experiments.curves.training_metrics`), which
+    add their own intervals, summarise alike and in the same key order."""
+    values = defined(per_seed)
+    return {
+        "mean": float(values.mean()) if len(values) else math.nan,
+        "iqm": float(stats.trim_mean(values, 0.25)) if len(values) else math.nan,
+        "ci95": [math.nan, math.nan],
+        "range": [float(values.min()), float(values.max())] if len(values) else [math.nan, math.nan],
+        "interval": "none",
+        "per_seed": [float(v) for v in per_seed],
+    }
+
+
 def across_seeds(
     per_seed: Sequence[float],
     episodes: tuple[np.ndarray, np.ndarray] | None = None,
@@ -82,15 +105,8 @@ def across_seeds(
     seed's evaluation episodes, which shows level-sampling noise only, not training noise.
     Percentile bootstrap from scipy, fixed resampling seed.
     """
-    values = np.asarray([v for v in per_seed if not math.isnan(v)])
-    result: dict[str, Any] = {
-        "mean": float(values.mean()) if len(values) else math.nan,
-        "iqm": float(stats.trim_mean(values, 0.25)) if len(values) else math.nan,
-        "ci95": [math.nan, math.nan],
-        "range": [float(values.min()), float(values.max())] if len(values) else [math.nan, math.nan],
-        "interval": "none",
-        "per_seed": [float(v) for v in per_seed],
-    }
+    values = defined(per_seed)
+    result = seed_summary(per_seed)
     rng = np.random.default_rng(seed)
     if len(values) >= MIN_SEEDS_FOR_CI:
         result["interval"] = "seeds"

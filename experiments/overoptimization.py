@@ -1,20 +1,23 @@
 """Reward model over-optimization (Gao, Schulman & Hilton, 2022) reproduced in a gridworld.
 
-The runner of ``goodhart reproduce reward-model-overoptimization``; its spec is a YAML file
-in ``experiments/reproductions/`` with ``runner: overoptimization``. For every seed:
+A kind of experiment on the one engine (:mod:`goodhart.experiments.engine`), the stages of
+``goodhart reproduce reward-model-overoptimization``; its spec is a YAML file in
+``experiments/reproductions/`` with ``kind: overoptimization``. For every seed, each stage a
+set of jobs run ``workers`` at a time, resumable like every engine stage:
 
-0. with an ``sft`` section, the starting policy pi_init: the run's network cloned from
-   demonstrations (``goodhart rlhf clone``), as RLHF starts from a supervised model;
-1. segments from a fixed mix of policies, pairs labelled by a distorted simulated rater
-   (``preferences``), the largest label count once: smaller counts are its first labels;
-2. one reward model per label count (``reward_model``), each fitted by ``goodhart rlhf fit``
-   in its own process, ``workers`` at a time;
+0. ``clone`` (with an ``sft`` section): the starting policy pi_init, the run's network cloned
+   from demonstrations (what ``goodhart rlhf clone`` does), as RLHF starts from a supervised
+   model;
+1. ``collect``: segments from a fixed mix of policies, pairs labelled by a distorted simulated
+   rater (``preferences``), the largest label count once: smaller counts are its first labels;
+2. ``fit``: one reward model per label count (``reward_model``; what ``goodhart rlhf fit``
+   does);
 3. PPO from pi_init against each fixed reward model (and, for the ``kl`` condition, with a KL
    penalty towards pi_init), measuring at step 0 and every ``measure.eval_freq`` steps d =
    sqrt(KL(pi || pi_init)) on a fixed state set, d along the policy's own episodes (the KL
    between the two policies' distributions of episodes, Gao et al.'s sequence-level KL), and
    the learned (proxy), env and true returns on fixed levels (``reward_model.csv`` of each
-   run); trained by the sweep machinery: a process per run, resumable;
+   run); the sweep's training jobs;
 4. the reference policies (``references``, and pi_init) on the same levels, with the return
    each reward model gives them.
 
@@ -27,81 +30,82 @@ checks, ``report.md``, ``results.json`` and ``overoptimization.png``.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from goodhart.agents.files import json_safe, write_atomic
+from goodhart.agents.files import write_atomic, write_json
 from goodhart.agents.model_io import model_paths
+from goodhart.envs import core_class
+from goodhart.experiments.config import CONFIG_DIR, ConfigError, RunConfig, Strict, apply_override, read_yaml, validate, validated
+from goodhart.experiments.engine import Backend, Job, JobsFailed, Manifest, run_jobs
+from goodhart.experiments.engine.checks import CheckResult, print_checks
+from goodhart.experiments.metrics import across_seeds, interval
+from goodhart.experiments.reward_learning.cloning import CloneConfig
 from goodhart.experiments.reward_learning.dataset import load_dataset, save_dataset
 from goodhart.experiments.reward_learning.raters import RaterConfig
-from goodhart.experiments.reward_learning.reward_model import FitConfig, load_reward_model
-from goodhart.envs import core_class
-from goodhart.experiments.config import CONFIG_DIR, ConfigError, apply_override, dump, read_yaml, validate
-from goodhart.experiments.metrics import across_seeds, interval
-from goodhart.experiments.reward_learning.sources import collect_preferences, source_policy
+from goodhart.experiments.reward_learning.reward_model import FitConfig, fit_reward_model, load_reward_model, save_reward_model
+from goodhart.experiments.reward_learning.sources import clone_demonstrations, collect_preferences, source_policy
 from goodhart.experiments.reward_learning.training import measure_policy
-from goodhart.experiments.sweep import LocalBackend, Manifest, Run, exit_error, run_all, seed_list
+from goodhart.experiments.sweep import QuickSpec, Run, seed_list, training_jobs
 
-RUNNER = "overoptimization"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+KIND = "overoptimization"
 
 
-class SFTSpec(_Strict):
+class SFTSpec(Strict):
     """The policy every run starts from: cloned from demonstrations (goodhart rlhf clone)."""
 
     sources: list[str] = Field(min_length=1)
     episodes: int = Field(200, ge=1)
-    epochs: int = Field(5, ge=1)
+    epochs: int = Field(CloneConfig.epochs, ge=1)
 
 
-class PreferencesSpec(_Strict):
+class PreferencesSpec(Strict):
     sources: list[str] = Field(min_length=1)
     length: int = Field(20, ge=1)
     rater: dict[str, Any] = Field(default_factory=dict)
 
 
-class FitSpec(_Strict):
+class FitSpec(Strict):
     network: dict[str, Any] = Field(default_factory=dict)
-    epochs: int = Field(15, ge=1)
+    epochs: int = Field(FitConfig.epochs, ge=1)
     ensemble: int = Field(1, ge=1)
     scale: float = Field(1.0, gt=0, description="reward_model.scale of the PPO runs")
 
 
-class MeasureSpec(_Strict):
+class MeasureSpec(Strict):
     eval_freq: int = Field(10_000, ge=1)
     eval_episodes: int = Field(32, ge=1)
     eval_states: int = Field(2000, ge=1)
 
 
-class KLSpec(_Strict):
+class KLSpec(Strict):
     labels: int = Field(ge=1)
     kl_coef: float = Field(gt=0)
 
 
-class QuickOverrides(_Strict):
+class OveroptimizationQuick(QuickSpec):
+    """Quick mode: the sweep's (seeds, set) and smaller label counts, KL condition and
+    measurements."""
+
     seeds: int | list[int] = 2
     labels: list[int] | None = None
-    set: dict[str, Any] = Field(default_factory=dict)
     kl: KLSpec | None = None
     measure: MeasureSpec | None = None
 
 
-class OveroptimizationSpec(_Strict):
+class OveroptimizationSpec(Strict):
     name: str
-    runner: str
+    kind: str
     description: str = ""
     config: str
     set: dict[str, Any] = Field(default_factory=dict)
@@ -113,27 +117,83 @@ class OveroptimizationSpec(_Strict):
     kl: KLSpec | None = None
     measure: MeasureSpec = Field(default_factory=MeasureSpec)
     seeds: int | list[int] = 5
-    quick: QuickOverrides = Field(default_factory=QuickOverrides)
-
-
-def is_overoptimization(path: Path) -> bool:
-    return read_yaml(path).get("runner") == RUNNER
+    quick: OveroptimizationQuick = Field(default_factory=OveroptimizationQuick)
 
 
 def load_overoptimization_spec(path: Path) -> OveroptimizationSpec:
+    spec = validated(OveroptimizationSpec, read_yaml(path), str(path))
     try:
-        spec = OveroptimizationSpec.model_validate(read_yaml(path))
         RaterConfig.from_dict(spec.preferences.rater)
         FitConfig(network=spec.reward_model.network)
-    except ValidationError as err:
-        first = err.errors()[0]
-        raise ConfigError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     except ValueError as err:
         raise ConfigError(f"{path}: {err}") from None
     return spec
 
 
-# --------------------------------------------------------------------------- plan
+# -------------------------------------------------------------------------- stages
+@dataclass(frozen=True)
+class CloneJob:
+    config: RunConfig
+    sft: SFTSpec
+    out: Path
+
+
+def clone_stage(job: CloneJob, progress: Any) -> None:
+    """Clone one seed's starting policy (the run config's network and seed)."""
+    fit = CloneConfig(epochs=job.sft.epochs, seed=job.config.seed)
+    record = clone_demonstrations(job.config, job.sft.sources, job.sft.episodes, fit, job.out)
+    print(f"cloned {job.out}: train NLL {record['train_nll']:.3f}")
+
+
+@dataclass(frozen=True)
+class CollectJob:
+    env: str
+    env_kwargs: dict[str, Any]
+    preferences: PreferencesSpec
+    labels: int
+    seed: int
+    out: Path
+
+
+def collect_stage(job: CollectJob, progress: Any) -> None:
+    """Collect one seed's segments and label ``labels`` pairs of them."""
+    rater = RaterConfig.from_dict(job.preferences.rater)
+    dataset = collect_preferences(job.env, job.env_kwargs, job.preferences.sources, labels=job.labels, rater=rater,
+                                  length=job.preferences.length, seed=job.seed)
+    save_dataset(dataset, job.out)
+    print(f"collected {job.out}: {len(dataset)} labels")
+
+
+@dataclass(frozen=True)
+class FitJob:
+    data: Path
+    labels: int
+    fit: FitConfig
+    out: Path
+
+
+def fit_stage(job: FitJob, progress: Any) -> None:
+    """Fit one reward model on the first ``labels`` labels of a seed's dataset."""
+    model = fit_reward_model(load_dataset(job.data).first(job.labels), job.fit)
+    save_reward_model(model, job.out)
+    print(f"fitted {job.out}: held-out accuracy {model.meta['accuracy']['held_out']:.3f}")
+
+
+def _done(stem: Path) -> bool:
+    return model_paths(stem)[1].exists()
+
+
+def _collected(stem: Path, labels: int) -> bool:
+    return stem.with_suffix(".json").exists() and load_dataset(stem).labels.size >= labels
+
+
+def _stage(jobs: list[Job], manifest: Manifest, backend: Backend, title: str, retry_failed: bool) -> None:
+    """Run one stage; later stages need all of its outputs, so a failure stops the experiment."""
+    failed = run_jobs(jobs, manifest, backend, title=title, max_attempts=2, retry_failed=retry_failed)
+    if failed:
+        raise JobsFailed(f"{len(failed)} of {len(jobs)} {title} jobs failed; first: {failed[0].id}: {failed[0].error}")
+
+
 def conditions(labels: Sequence[int], kl: KLSpec | None) -> dict[str, tuple[int, float]]:
     """Condition name -> (labels, kl_coef)."""
     out = {f"labels={n}": (n, 0.0) for n in sorted(labels)}
@@ -142,65 +202,14 @@ def conditions(labels: Sequence[int], kl: KLSpec | None) -> dict[str, tuple[int,
     return out
 
 
-def fit_command(data_stem: Path, labels: int, out: Path, fit: FitSpec, seed: int) -> list[str]:
-    """The ``goodhart rlhf fit`` command line that fits one reward model."""
-    network = {**FitConfig().network, **fit.network}
-    command = [sys.executable, "-m", "goodhart.cli", "rlhf", "fit", str(data_stem), "--out", str(out), "--labels", str(labels),
-               "--epochs", str(fit.epochs), "--ensemble", str(fit.ensemble), "--seed", str(seed), "--no-progress",
-               "--channels", ",".join(map(str, network["channels"])), "--strides", ",".join(map(str, network["strides"])),
-               "--features-dim", str(network["features_dim"])]
-    return command + (["--crop", str(network["crop"])] if network["crop"] is not None else [])
-
-
-def clone_command(config: Path, out: Path, sft: SFTSpec, seed: int) -> list[str]:
-    """The ``goodhart rlhf clone`` command line that clones one seed's starting policy."""
-    sources = [arg for spec in sft.sources for arg in ("--source", spec)]
-    return [sys.executable, "-m", "goodhart.cli", "rlhf", "clone", "--config", str(config), "--out", str(out), *sources,
-            "--episodes", str(sft.episodes), "--epochs", str(sft.epochs), "--seed", str(seed), "--no-progress"]
-
-
-def run_commands(jobs: Sequence[tuple[list[str], Path]], workers: int) -> list[str]:
-    """Run the commands (clones, fits), ``workers`` at a time, each with one thread and its
-    log beside its output stem; the errors of those that failed."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    pending, active, errors = list(jobs), [], []
-    while pending or active:
-        while pending and len(active) < workers:
-            command, stem = pending.pop(0)
-            stem.parent.mkdir(parents=True, exist_ok=True)
-            log = stem.with_suffix(".log")
-            with log.open("wb") as handle:
-                active.append((subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env), stem, log))
-        time.sleep(0.2)
-        for entry in list(active):
-            proc, stem, log = entry
-            if proc.poll() is None:
-                continue
-            active.remove(entry)
-            lines = log.read_text(errors="replace").strip().splitlines()
-            if proc.returncode:
-                errors.append(f"{stem}: {exit_error(proc.returncode, log)}")
-            print(f"  {stem}: {lines[-1] if lines else ''}", file=sys.stderr)
-    return errors
-
-
-def run_stage(jobs: Sequence[tuple[list[str], Path]], workers: int, what: str) -> None:
-    """:func:`run_commands` for one stage of the runner, announced on stderr; a RuntimeError
-    naming the first failure if any failed."""
-    if not jobs:
-        return
-    print(f"{len(jobs)} {what} ({workers} at a time)", file=sys.stderr)
-    errors = run_commands(jobs, workers)
-    if errors:
-        raise RuntimeError(f"{len(errors)} of {len(jobs)} {what} failed; first: {errors[0]}")
-
-
 def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool = False, seeds: list[int] | None = None,
-                         workers: int = 1, source: str = "reproduction") -> tuple[Path, list[str], list[tuple[str, bool]]]:
-    """Collect, fit, train, measure, fit the curves and report; returns the report path, the
-    failed runs and the checks."""
+                         workers: int = 1, backend: Backend | None = None, retry_failed: bool = False,
+                         source: str = "reproduction") -> tuple[Path, list[str], list[tuple[str, bool]]]:
+    """Clone, collect, fit, train and measure (stages of jobs on the engine), then fit the
+    curves and report; returns the report path, the failed runs and the checks."""
+    from goodhart.experiments.engine import LocalBackend
+
     started = time.time()
-    out.mkdir(parents=True, exist_ok=True)
     seeds = seeds or seed_list(spec.quick.seeds if quick else spec.seeds)
     label_counts = (spec.quick.labels if quick and spec.quick.labels else spec.labels)
     kl = spec.quick.kl if quick and spec.quick.kl is not None else spec.kl
@@ -211,45 +220,42 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
     probe = _run_config(base, overrides, {}, seeds[0], source)  # the env and network of every run
     env_kwargs = dict(probe.env_kwargs)
     rater = RaterConfig.from_dict(spec.preferences.rater)
+    backend = backend or LocalBackend(workers)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(out)
     timings: dict[str, float] = {}
 
     # 0. the starting policies (SFT), one per seed, cloned from demonstrations
     t0 = time.time()
     starts: dict[int, Path] = {}
     if spec.sft is not None:
-        config_file = out / "sft" / "config.yaml"
-        config_file.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(config_file, lambda tmp: tmp.write_text(dump(probe)))
         jobs = []
         for seed in seeds:
-            starts[seed] = out / "sft" / f"seed{seed}"
-            if not model_paths(starts[seed])[1].exists():
-                jobs.append((clone_command(config_file, starts[seed], spec.sft, seed), starts[seed]))
-        run_stage(jobs, workers, "starting policies to clone")
+            starts[seed] = stem = out / "sft" / f"seed{seed}"
+            clone = probe.model_copy(update={"seed": seed, "reward_model": None, "init": None})
+            jobs.append(Job(f"clone/seed{seed}", clone_stage, CloneJob(clone, spec.sft, stem), stem.with_suffix(".log"), lambda s=stem: _done(s)))
+        _stage(jobs, manifest, backend, "clone", retry_failed)
     timings["clone"] = time.time() - t0
 
     # 1. preferences, once per seed at the largest label count
     t0 = time.time()
     most = max(n for n, _ in plan.values())
-    data = {}
-    for seed in seeds:
-        stem = out / "preferences" / f"seed{seed}"
-        if not stem.with_suffix(".json").exists() or load_dataset(stem).labels.size < most:
-            dataset = collect_preferences(probe.env, env_kwargs, spec.preferences.sources, labels=most, rater=rater, length=spec.preferences.length, seed=seed)
-            save_dataset(dataset, stem)
-        data[seed] = stem
+    data = {seed: out / "preferences" / f"seed{seed}" for seed in seeds}
+    jobs = [Job(f"collect/seed{seed}", collect_stage, CollectJob(probe.env, env_kwargs, spec.preferences, most, seed, stem),
+                stem.with_suffix(".log"), lambda s=stem: _collected(s, most)) for seed, stem in data.items()]
+    _stage(jobs, manifest, backend, "collect", retry_failed)
     timings["collect"] = time.time() - t0
 
-    # 2. reward models, in parallel
+    # 2. reward models
     t0 = time.time()
     jobs, models = [], {}
+    network = {**FitConfig().network, **spec.reward_model.network}
     for n in sorted({n for n, _ in plan.values()}):
         for seed in seeds:
-            stem = out / "reward_models" / f"labels{n}" / f"seed{seed}"
-            models[(n, seed)] = stem
-            if not model_paths(stem)[1].exists():
-                jobs.append((fit_command(data[seed], n, stem, spec.reward_model, seed), stem))
-    run_stage(jobs, workers, "reward models to fit")
+            models[(n, seed)] = stem = out / "reward_models" / f"labels{n}" / f"seed{seed}"
+            fit = FitConfig(network=network, ensemble=spec.reward_model.ensemble, epochs=spec.reward_model.epochs, seed=seed)
+            jobs.append(Job(f"fit/labels={n}/seed{seed}", fit_stage, FitJob(data[seed], n, fit, stem), stem.with_suffix(".log"), lambda s=stem: _done(s)))
+    _stage(jobs, manifest, backend, "fit", retry_failed)
     timings["fit"] = time.time() - t0
 
     # 3. PPO against each model
@@ -261,8 +267,10 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
             start = {"init": str(starts[seed])} if seed in starts else {}
             cfg = _run_config(base, {**overrides, **start}, rm, seed, f"{source} ({condition}, seed {seed})")
             runs.append(Run(condition, seed, cfg, out / "runs" / condition / f"seed{seed}", extra={"labels": n, "kl_coef": kl_coef}))
-    manifest = Manifest(out, runs)
-    run_all(runs, manifest, out, LocalBackend(workers), max_attempts=2)
+    jobs = training_jobs(runs, out)
+    run_jobs(jobs, manifest, backend, title="train", max_attempts=2, retry_failed=retry_failed)
+    for run, job in zip(runs, jobs):
+        run.status, run.error, run.attempts = job.status, job.error, job.attempts
     timings["train"] = time.time() - t0
     failed = [r.id for r in runs if r.status != "done"]
     for run in runs:
@@ -281,15 +289,14 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
     record["checks"] = [{"text": text, "pass": ok} for text, ok in checks]
     plot(record, out / "overoptimization.png")
     record["seconds"]["wall"] = round(time.time() - started)
-    write_atomic(out / "results.json", lambda tmp: tmp.write_text(json.dumps(json_safe(record), indent=2)))
+    write_json(out / "results.json", record)
     report = write_overoptimization_report(record, spec, out)
-    for text, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}: {text}", file=sys.stderr)
+    print_checks(checks)
     return report, failed, checks
 
 
-def _run_config(base: Mapping[str, Any], overrides: Mapping[str, Any], reward_model: Mapping[str, Any], seed: int, source: str):
-    data = json.loads(json.dumps(base))
+def _run_config(base: Mapping[str, Any], overrides: Mapping[str, Any], reward_model: Mapping[str, Any], seed: int, source: str) -> RunConfig:
+    data = copy.deepcopy(dict(base))
     for key, value in {**overrides, "seed": seed}.items():
         apply_override(data, f"{key}={json.dumps(value)}", source)
     if reward_model:
@@ -378,7 +385,6 @@ def measure_references(runs: Sequence[Run], plan: Mapping[str, tuple[int, float]
     the return each seed's reward model of every label count gives them; across seeds."""
     counts = sorted(plain_counts(plan))
     seeds = sorted({r.seed for r in runs if r.status == "done"})
-    out: dict[str, Any] = {}
     values = {name: {"true_return": [], "return": [], **{f"labels={n}": [] for n in counts}} for name in names}
     for seed in seeds:
         for n in counts:
@@ -402,24 +408,24 @@ def plain_counts(plan: Mapping[str, tuple[int, float]]) -> set[int]:
     return {n for n, kl in plan.values() if kl == 0}
 
 
-def overoptimization_checks(record: Mapping[str, Any], plan: Mapping[str, tuple[int, float]]) -> list[tuple[str, bool]]:
+def overoptimization_checks(record: Mapping[str, Any], plan: Mapping[str, tuple[int, float]]) -> list[CheckResult]:
     """The expected effects, per condition without a KL penalty, and across label counts."""
-    checks: list[tuple[str, bool]] = []
+    checks: list[CheckResult] = []
     entries = record["conditions"]
     spread = "95 % CI" if len(record["seeds"]) > 2 else f"with {len(record['seeds'])} seeds, their range"
     plain = [c for c, (_, kl) in plan.items() if kl == 0 and c in entries]
     for condition in plain:
         e = entries[condition]
-        checks.append((f"{condition}: the true return first rises: its peak's interval ({spread}) is above the "
+        checks.append(CheckResult(f"{condition}: the true return first rises: its peak's interval ({spread}) is above the "
                        f"initial policy's ({_ci(e['peak_true'])} vs {e['initial_true']['mean']:.2f})",
                        interval(e["peak_true"])[0] > e["initial_true"]["mean"]))
-        checks.append((f"{condition}: the proxy (reward model) return at the end exceeds its value at the true return's peak "
+        checks.append(CheckResult(f"{condition}: the proxy (reward model) return at the end exceeds its value at the true return's peak "
                        f"({e['final_proxy']['mean']:.2f} vs {e['peak_proxy']['mean']:.2f})",
                        e["final_proxy"]["mean"] > e["peak_proxy"]["mean"]))
-        checks.append((f"{condition}: the final true return is below the peak's interval ({spread}) "
+        checks.append(CheckResult(f"{condition}: the final true return is below the peak's interval ({spread}) "
                        f"({e['final_true']['mean']:.2f} vs peak {_ci(e['peak_true'])})",
                        e["final_true"]["mean"] < interval(e["peak_true"])[0]))
-        checks.append((f"{condition}: the fitted R(d) turns down: beta > 0 with its interval ({spread}) above 0 "
+        checks.append(CheckResult(f"{condition}: the fitted R(d) turns down: beta > 0 with its interval ({spread}) above 0 "
                        f"({_ci(e['beta'])})",
                        interval(e["beta"])[0] > 0))
     for condition, (n, kl) in plan.items():
@@ -427,14 +433,14 @@ def overoptimization_checks(record: Mapping[str, Any], plan: Mapping[str, tuple[
         if kl == 0 or condition not in entries or base not in entries:
             continue
         e, without = entries[condition], entries[base]
-        checks.append((f"{condition}: the KL penalty keeps the policy closer to pi_init (final d {e['final_d']['mean']:.2f} vs {without['final_d']['mean']:.2f} without)",
+        checks.append(CheckResult(f"{condition}: the KL penalty keeps the policy closer to pi_init (final d {e['final_d']['mean']:.2f} vs {without['final_d']['mean']:.2f} without)",
                        e["final_d"]["mean"] < without["final_d"]["mean"]))
-        checks.append((f"{condition}: the KL penalty ends with more true return ({e['final_true']['mean']:.2f} vs {without['final_true']['mean']:.2f} without; "
+        checks.append(CheckResult(f"{condition}: the KL penalty ends with more true return ({e['final_true']['mean']:.2f} vs {without['final_true']['mean']:.2f} without; "
                        f"true return at its best d {e['peak_true']['mean']:.2f})",
                        e["final_true"]["mean"] > without["final_true"]["mean"]))
     if len(plain) >= 2:
         low, high = entries[plain[0]], entries[plain[-1]]
-        checks.append((f"more labels, a higher true peak: {plain[-1]} peaks at {high['peak_true']['mean']:.2f}, {plain[0]} at {low['peak_true']['mean']:.2f}",
+        checks.append(CheckResult(f"more labels, a higher true peak: {plain[-1]} peaks at {high['peak_true']['mean']:.2f}, {plain[0]} at {low['peak_true']['mean']:.2f}",
                        high["peak_true"]["mean"] > low["peak_true"]["mean"]))
     return checks
 
@@ -445,9 +451,9 @@ def plot(record: Mapping[str, Any], path: Path) -> None:
     against d on the fixed states, with the fitted R(d), and the true peak and final return
     against the label count. Bottom: the same two against d along the policy's episodes, and
     both returns against training steps."""
-    from goodhart.experiments.plots import _pyplot, _save
+    from goodhart.experiments.plots import pyplot, save_png
 
-    plt = _pyplot()
+    plt = pyplot()
     entries = record["conditions"]
     fig, axes = plt.subplots(2, 3, figsize=(14.5, 8.0))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -496,7 +502,7 @@ def plot(record: Mapping[str, Any], path: Path) -> None:
         axes[0, 2].set_ylabel("true return")
         axes[0, 2].legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def _ci(stats: Mapping[str, Any]) -> str:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import os
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,14 +20,18 @@ from typing import Any
 import numpy as np
 
 from goodhart.agents.files import write_atomic
-from goodhart.experiments.columns import column_of, core_of, headline, is_rate, label, one_per_column, share, steps, unit, words
+from goodhart.experiments.columns import column_of, core_of, headline_metrics, is_rate, label, one_per_column, share, steps, unit, words
 from goodhart.experiments.curves import FINAL_SHARE, TRAINING, nanmean
 from goodhart.experiments.metrics import INTERVALS, interval
 
 PROXY_COLOUR, TRUE_COLOUR = "tab:orange", "tab:blue"
 
 
-def _pyplot():
+DPI = 110
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend: plots are files, never windows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,9 +40,16 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> None:
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    _pyplot().close(fig)
+def save_png(fig: Any, path: str | os.PathLike[str]) -> None:
+    """The one way the project saves a figure: a PNG at ``DPI``, written atomically (a killed
+    process leaves the old file or the new one). A pyplot figure is closed after (pyplot keeps
+    every figure it made until then); a figure made with the object API (``Figure()``, the
+    teaching figures) is not pyplot's, so pyplot is not even imported for it."""
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
+    if fig.canvas.manager is not None:
+        pyplot().close(fig)
+
+
 
 
 def _axis_unit(record: Mapping[str, Any], metric: str) -> str:
@@ -68,13 +80,13 @@ def _intervals_used(record: Mapping[str, Any], policies: Sequence[str], dist: st
 def bar_metrics(record: Mapping[str, Any]) -> list[str]:
     """The env's headline metrics, capability, preference, the true return and the proxy, one
     per table column."""
-    return one_per_column(record, [*headline(record), "capability", "preference", "true_return", core_of(record).PROXY_RETURN])
+    return one_per_column(record, [*headline_metrics(record), "capability", "preference", "true_return", core_of(record).PROXY_RETURN])
 
 
 def bar_plot(record: Mapping[str, Any], path: Path) -> None:
     """Per metric a panel: a group of bars per policy, one bar per distribution, with the
     metric's interval as error bars; the legend in a free panel or below the panels."""
-    plt = _pyplot()
+    plt = pyplot()
     metrics = bar_metrics(record)
     policies, dists = list(record["policies"]), record["distributions"]
     ncols = 2 if len(metrics) == 4 else min(3, len(metrics))
@@ -108,7 +120,7 @@ def bar_plot(record: Mapping[str, Any], path: Path) -> None:
     if len(note) > 50 * ncols:
         note = note.replace("; ", "\n")
     fig.suptitle(f"{record['env']}: each policy on each level distribution\n{note}", fontsize=9)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def _steps_axis(ax) -> None:
@@ -125,7 +137,7 @@ def curve_plot(record: Mapping[str, Any], path: Path) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    plt = _pyplot()
+    plt = pyplot()
     core = core_of(record)
     names = [n for n, e in record["policies"].items() if "training_curves" in e]
     if not names:
@@ -184,13 +196,13 @@ def curve_plot(record: Mapping[str, Any], path: Path) -> None:
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False)
     bins = len(record["policies"][names[0]]["training_curves"]["steps"])
     fig.suptitle(f"Training curves: each episode's return, binned into {bins} windows of steps", fontsize=10)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def knob_plot(record: Mapping[str, Any], path: Path) -> None:
     """The knob metrics of a sweep (``record["knob"]``) against the knob, with intervals; the
     recovery statistic's half-way level and where it is reached."""
-    plt = _pyplot()
+    plt = pyplot()
     core, knob = core_of(record), record["knob"]
     names = sorted(knob["values"], key=lambda n: knob["values"][n])
     x = np.array([knob["values"][n] for n in names])
@@ -222,4 +234,4 @@ def knob_plot(record: Mapping[str, Any], path: Path) -> None:
     order = [*range(len(handles) - lines, len(handles)), *range(len(handles) - lines)]
     ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
     ax.set_title(f"{record['sweep']['name'] if 'sweep' in record else record['env']}: mean over seeds; error bars: {_intervals_used(record, names, knob['metrics'][0][0])}", fontsize=9)
-    _save(fig, path)
+    save_png(fig, path)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from goodhart.agents.files import write_atomic
-from goodhart.experiments.columns import columns, core_of, fmt, headline, is_rate, label, number, own_reward_equals, share, steps, unit, words
+from goodhart.agents.policies import ORACLE_PREFIX, RANDOM
+from goodhart.experiments.columns import columns, core_of, fmt, headline_metrics, is_rate, label, number, own_reward_equals, share, steps, unit, words
 from goodhart.experiments.curves import FINAL_SHARE, TRAINING
 from goodhart.experiments.metrics import MIN_SEEDS_FOR_CI
 from goodhart.experiments.plots import bar_plot, curve_plot, knob_plot
@@ -55,7 +56,7 @@ def policy_sentences(record: Mapping[str, Any], name: str, compare: bool = True)
     lines = []
     for dist in record["distributions"]:
         parts = []
-        for metric in headline(record):
+        for metric in headline_metrics(record):
             stats = entry["metrics"][dist][metric]
             verb = "in " if is_rate(record, metric) else ""
             parts.append(f"{words(core, metric)} {verb}{_value(record, metric, stats)}" + (_against(record, dist, metric) if compare else ""))
@@ -149,7 +150,9 @@ def policies_section(record: Mapping[str, Any]) -> list[str]:
                 equals = f"; its reward equalled {same} in every evaluated episode" if same else ""
             lines.append(f"- **{name}**: trained on {entry.get('trained_on') or 'a reward not recorded'}{equals}; {_seeds(entry)} ({', '.join(map(str, entry['seeds']))}); `{entry['source']}`")
         else:
-            what = "uniformly random actions" if name == "random" else f"the env's scripted `{name.removeprefix('oracle-')}` policy"
+            base, _, eps = name.partition("@")
+            what = "uniformly random actions" if base == RANDOM else f"the env's scripted `{base.removeprefix(ORACLE_PREFIX)}` policy"
+            what += f" with a share {eps} of random actions" if eps else ""
             lines.append(f"- **{name}**: reference, {what}")
     return lines + [""]
 
@@ -229,7 +232,7 @@ def training_table(record: Mapping[str, Any]) -> list[str]:
 
 
 def per_seed_table(record: Mapping[str, Any]) -> list[str]:
-    metrics = list(dict.fromkeys(["capability", "preference", *headline(record)]))
+    metrics = list(dict.fromkeys(["capability", "preference", *headline_metrics(record)]))
     lines = ["## Per-seed values", "", "| policy | distribution | metric | per seed | IQM |", "|---|---|---|---|---|"]
     core = core_of(record)
     for name in _trained(record):
@@ -262,7 +265,7 @@ def markdown(record: Mapping[str, Any], title: str, checks: Checks = (), about: 
 def summary(record: Mapping[str, Any]) -> str:
     """A plain-text table for the terminal: policy x distribution, the headline metrics."""
     core = core_of(record)
-    metrics = list(dict.fromkeys([*headline(record), "preference"]))
+    metrics = list(dict.fromkeys([*headline_metrics(record), "preference"]))
     header = ["policy", "distribution", *(label(core, m) for m in metrics)]
     rows = [header]
     for name, entry in record["policies"].items():

@@ -6,17 +6,21 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from goodhart.envs import core_class
-from goodhart.experiments.config import ConfigError, RunConfig
+from goodhart.experiments.config import ConfigError, RunConfig, read_yaml
 from goodhart.experiments.evaluate import EvaluationError, Subject, evaluate, reference_subject, trained_subject, write_results
 from goodhart.experiments.columns import fmt, number
 from goodhart.experiments.curves import STATISTICS, TRAINING
 from goodhart.experiments.metrics import recovery
 from goodhart.experiments.report import summary, write_report
-from goodhart.experiments.sweep import Check, LocalBackend, Manifest, RayBackend, Run, SweepSpec, expand, run_all
+from goodhart.experiments.engine import JobsFailed, Manifest, make_backend, run_jobs
+from goodhart.experiments.engine.checks import CheckResult, print_checks
+from goodhart.experiments.overoptimization import load_overoptimization_spec, run_overoptimization
+from goodhart.experiments.sweep import Check, Run, SweepSpec, expand, load_spec, reproduction_path, training_jobs
 
 
 OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
@@ -28,7 +32,7 @@ def check_text(check: Check, quick: bool) -> str:
     return check.text
 
 
-def measure(check: Check, record: dict[str, Any], quick: bool = False) -> tuple[str, bool]:
+def measure(check: Check, record: dict[str, Any], quick: bool = False) -> CheckResult:
     """Whether ``check`` holds in ``record``, and its line for the report: the check's text,
     then the measured value (with its interval) and the threshold it was held to (for a
     comparison with another policy: that policy's mean, times the factor)."""
@@ -39,7 +43,7 @@ def measure(check: Check, record: dict[str, Any], quick: bool = False) -> tuple[
     text = check_text(check, quick)
     own = stats(check.policy)
     if own is None:
-        return f"{text} — not measured: no {check.metric} of {check.policy} on `{check.distribution}` in the results", False
+        return CheckResult(f"{text} — not measured: no {check.metric} of {check.policy} on `{check.distribution}` in the results", False)
     if not check.relative:
         bound = check.threshold(quick)
         required = f"{check.op} {bound:g}" if bound is not None else "a value (none given)"
@@ -47,14 +51,14 @@ def measure(check: Check, record: dict[str, Any], quick: bool = False) -> tuple[
         than, than_distribution = check.than or check.policy, check.than_distribution or check.distribution
         other = stats(than, than_distribution)
         if other is None:
-            return f"{text} — not measured: no {check.metric} of {than} on `{than_distribution}` in the results", False
+            return CheckResult(f"{text} — not measured: no {check.metric} of {than} on `{than_distribution}` in the results", False)
         bound = check.factor * other["mean"]
         scaled = f"{check.factor:g} x " if check.factor != 1 else ""
         where = f" on `{than_distribution}`" if than_distribution != check.distribution else ""
         required = f"{check.op} {scaled}{than}'s {number(other['mean'])}{where}" + (f" = {number(bound)}" if scaled else "")
     value = own["mean"]
     ok = not (math.isnan(value) or bound is None or math.isnan(bound)) and OPS[check.op](value, bound)
-    return f"{text} — measured: {check.policy}'s {check.metric} on `{check.distribution}` {fmt(own)}; required {required}", ok
+    return CheckResult(f"{text} — measured: {check.policy}'s {check.metric} on `{check.distribution}` {fmt(own)}; required {required}", ok)
 
 
 def metric_names(env: str) -> set[str]:
@@ -137,6 +141,7 @@ def run_sweep(
     backend: str = "local",
     address: str | None = None,
     max_attempts: int = 2,
+    retry_failed: bool = False,
     source: str = "sweep",
     origins: dict[str, str] | None = None,
 ) -> tuple[Path, list[str], list[tuple[str, bool]]]:
@@ -146,10 +151,12 @@ def run_sweep(
     started = time.time()
     runs = expand(spec, out, quick=quick, seeds=seeds, source=source, origins=origins)
     check_evaluation(spec, runs[0].config, source)
-    executor = RayBackend(workers, address) if backend == "ray" else LocalBackend(workers)
+    executor = make_backend(backend, workers, address)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(out, runs)
-    run_all(runs, manifest, out, executor, max_attempts)
+    jobs = training_jobs(runs, out)
+    run_jobs(jobs, Manifest(out), executor, title="train", max_attempts=max_attempts, retry_failed=retry_failed)
+    for run, job in zip(runs, jobs):
+        run.status, run.error, run.attempts = job.status, job.error, job.attempts
     trained_for = time.time() - started
     failed = [r for r in runs if r.status != "done"]
     for run in failed:
@@ -163,7 +170,8 @@ def run_sweep(
     for condition, done in conditions.items():
         subjects.append(trained_subject(condition, [r.folder for r in done], spec.evaluate.deterministic))
     if not subjects:
-        raise RuntimeError(f"no run of {spec.name} finished; see {out / 'manifest.json'}")
+        raise JobsFailed(f"no run of {spec.name} finished ({len(failed)} failed; see {out / 'manifest.json'}); "
+                         "fix the cause, then re-run with --retry-failed")
     for name in spec.evaluate.references:
         subjects.append(reference_subject(name, subjects[0].env_id, subjects[0].env_kwargs))
     record = evaluate(subjects, spec.evaluate.distributions, episodes, spec.evaluate.level_seed)
@@ -179,6 +187,27 @@ def run_sweep(
     extra = f"\nRuns: {len(runs)} ({len(failed)} failed); wall time {elapsed:.0f} s (training {trained_for:.0f} s).\n"
     report = write_report(record, out, title, checks, extra, about=spec.description)
     print(summary(record), file=sys.stderr)
-    for text, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}: {text}", file=sys.stderr)
+    print_checks(checks)
     return report, [r.id for r in failed], checks
+
+
+def load_reproduction(name: str) -> tuple[Any, Path]:
+    """The spec of reproduction ``name`` (of the kind its file names in ``kind:``; default: a
+    sweep) and its file."""
+    path = reproduction_path(name)
+    kind = read_yaml(path).get("kind", "sweep")
+    if kind not in KINDS:
+        raise ConfigError(f"{path}: kind: {kind!r} is not a kind of experiment; valid ones: {sorted(KINDS)}")
+    return KINDS[kind][0](path), path
+
+
+def run_reproduction(spec: Any, out: Path, **options: Any) -> tuple[Path, list[str], list[tuple[str, bool]]]:
+    """Run a reproduction of any kind; its report, failed runs and checks."""
+    return KINDS[spec.kind][1](spec, out, **options)
+
+
+# The kinds of experiment: how a spec file of each is read, and what runs it on the engine.
+KINDS: dict[str, tuple[Callable[[Path], Any], Callable[..., tuple[Path, list[str], list[tuple[str, bool]]]]]] = {
+    "sweep": (load_spec, run_sweep),
+    "overoptimization": (load_overoptimization_spec, run_overoptimization),
+}

@@ -23,40 +23,37 @@ A sweep is a YAML file (the reproductions in ``experiments/reproductions/`` are 
 
 Its folder::
 
-    manifest.json         every run with its status (pending/running/done/failed, error)
+    manifest.json         every run with its status (pending/running/done/failed/interrupted, error)
     configs/<run>.yaml    the resolved config of each run
     runs/<condition>/seed<k>/   each run's folder (see goodhart.experiments.train)
+    runs/<condition>/seed<k>.log   its log, written as it trains
     results.json, results.csv, report.md, bars.png, curves.png, knob.png
 
-Each run trains in its own process (``goodhart train --config ... --resume-or-start``), at
-most ``workers`` at a time, one torch thread each; a crash or a killed process fails that run
+Each run is a training job of the experiment engine (:mod:`goodhart.experiments.engine`):
+its own process, at most ``workers`` at a time, one torch thread each; a crash fails that run
 only. Re-running the same sweep skips finished runs, resumes interrupted ones from their
-checkpoints and retries failed ones up to ``max_attempts`` times; a finished run whose budget
-was raised since (``--timesteps``) is extended. Every run's config is validated before the
-sweep folder is created.
+checkpoints and retries failed ones up to ``max_attempts`` times (``retry_failed``: again,
+after they used them up); a finished run whose budget was raised since (``--timesteps``) is
+extended. Every run's config is validated before the sweep folder is created.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field
-from tqdm import tqdm
 
 from goodhart.agents.files import write_atomic
 from goodhart.experiments.config import CONFIG_DIR, ConfigError, LevelSets, RunConfig, Strict, apply_override, continued, dump, read_yaml, validate, validated
+from goodhart.experiments.engine import Job
+from goodhart.experiments.train import TrainSpec, train_stage
 
 REPRODUCTIONS_DIR = Path(__file__).parent / "reproductions"
-STATUSES = ("pending", "running", "done", "failed")
 
 
 class EvalSpec(LevelSets):
@@ -116,6 +113,7 @@ class QuickSpec(Strict):
 
 class SweepSpec(Strict):
     name: str
+    kind: Literal["sweep"] = "sweep"
     description: str = ""
     config: str
     set: dict[str, Any] = Field(default_factory=dict)
@@ -288,33 +286,6 @@ def sweep_from_file(
     return spec, parse_seeds(seeds) if seeds else None, origins
 
 
-class Manifest:
-    """The sweep's runs and their status, in ``manifest.json`` (written atomically)."""
-
-    def __init__(self, out: Path, runs: list[Run]) -> None:
-        self.path = out / "manifest.json"
-        self.runs = runs
-        previous = json.loads(self.path.read_text())["runs"] if self.path.exists() else {}
-        for run in runs:
-            old = previous.get(run.id, {})
-            run.attempts = old.get("attempts", 0)
-            run.error = old.get("error", "")
-            finished = (run.folder / "model.json").exists() and old.get("status") == "done"
-            if finished and not _trained_as_asked(run):  # asked for more (or other) since: a new job
-                finished, run.attempts = False, 0
-            run.status = "done" if finished else ("failed" if old.get("status") == "failed" else "pending")
-        self.save()
-
-    def save(self) -> None:
-        data = {
-            "runs": {
-                run.id: {"condition": run.condition, "seed": run.seed, "folder": str(run.folder), "status": run.status, "error": run.error, "attempts": run.attempts}
-                for run in self.runs
-            }
-        }
-        write_atomic(self.path, lambda tmp: tmp.write_text(json.dumps(data, indent=2)))
-
-
 def _trained_as_asked(run: Run) -> bool:
     """Whether the run in ``run.folder`` was trained with ``run.config``: not when the sweep's
     budget has been raised since (the run is then extended) or its config changed (training
@@ -327,117 +298,17 @@ def _trained_as_asked(run: Run) -> bool:
         return False
 
 
-def train_command(run: Run, config_file: Path, out: Path) -> list[str]:
-    """The ``goodhart train`` command line of a run: continue it, or start it if it is new."""
-    return [sys.executable, "-m", "goodhart.cli", "train", "--config", str(config_file), "--out", str(out / "runs"),
-            "--name", run.condition, "--resume-or-start", "--no-progress"]
-
-
-def exit_error(code: int, log: Path) -> str:
-    """A failed run's error: its exit code and the last line of its log."""
-    lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
-    return f"exit code {code}: {lines[-1] if lines else ''}"
-
-
-class LocalBackend:
-    """Each run in its own process on this machine, one torch thread each."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-    def start(self, run: Run, config_file: Path, out: Path) -> Any:
-        log = run.folder.parent / f"seed{run.seed}.log"
-        with log.open("ab") as handle:
-            return subprocess.Popen(train_command(run, config_file, out), stdout=handle, stderr=subprocess.STDOUT, env=self.env), log
-
-    def poll(self, handle: Any) -> tuple[bool, str] | None:
-        """None while running; then (succeeded, error)."""
-        proc, log = handle
-        code = proc.poll()
-        if code is None:
-            return None
-        if code == 0:
-            return True, ""
-        return False, exit_error(code, log)
-
-
-class RayBackend:
-    """Each run as a Ray task (one CPU) that runs ``goodhart train`` on whichever node Ray
-    picks. The sweep folder must be on a filesystem every node sees (the head's local disk
-    for a one-machine Ray)."""
-
-    def __init__(self, workers: int, address: str | None) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise ConfigError("--backend ray needs Ray: pip install -e '.[ray]'") from None
-        self.ray = ray
-        if not ray.is_initialized():
-            ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False, log_to_driver=False)
-        self.workers = workers
-
-        @ray.remote(num_cpus=1, max_retries=0)
-        def train_remote(command: list[str], log: str) -> int:
-            env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-            with open(log, "ab") as handle:
-                return subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env).returncode
-
-        self.train_remote = train_remote
-
-    def start(self, run: Run, config_file: Path, out: Path) -> Any:
-        log = run.folder.parent / f"seed{run.seed}.log"
-        return self.train_remote.remote(train_command(run, config_file, out), str(log)), log
-
-    def poll(self, handle: Any) -> tuple[bool, str] | None:
-        ref, log = handle
-        ready, _ = self.ray.wait([ref], timeout=0)
-        if not ready:
-            return None
-        try:
-            code = self.ray.get(ref)
-        except Exception as err:  # a crashed worker or node
-            return False, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        if code == 0:
-            return True, ""
-        return False, exit_error(code, log)
-
-
-def run_all(runs: list[Run], manifest: Manifest, out: Path, backend: LocalBackend | RayBackend, max_attempts: int) -> None:
-    """Train the runs that are not done, ``backend.workers`` at a time, retrying failures."""
-    todo = [r for r in runs if r.status != "done" and r.attempts < max_attempts]
-    (out / "configs").mkdir(parents=True, exist_ok=True)
-    active: dict[str, tuple[Run, Any]] = {}
-    with tqdm(total=len(runs), initial=len(runs) - len(todo), desc="runs", unit="run", dynamic_ncols=True) as bar:
-        while todo or active:
-            while todo and len(active) < backend.workers:
-                run = todo.pop(0)
-                config_file = out / "configs" / f"{run.condition}_seed{run.seed}.yaml"
-                write_atomic(config_file, lambda tmp, r=run: tmp.write_text(dump(r.config)))
-                run.folder.parent.mkdir(parents=True, exist_ok=True)
-                active[run.id] = (run, backend.start(run, config_file, out))
-                run.status, run.attempts = "running", run.attempts + 1
-                manifest.save()
-            time.sleep(0.2)
-            for run_id, (run, handle) in list(active.items()):
-                result = backend.poll(handle)
-                if result is None:
-                    continue
-                del active[run_id]
-                ok, error = result
-                if ok and (run.folder / "model.json").exists():
-                    run.status, run.error = "done", ""
-                else:
-                    run.status, run.error = "failed", error or "the run ended without a model"
-                    if run.attempts < max_attempts:
-                        todo.append(run)
-                manifest.save()
-                bar.update(run.status == "done")
-
-
-def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
-def write_yaml(path: Path, data: dict[str, Any]) -> None:
-    write_atomic(path, lambda tmp: tmp.write_text(yaml.safe_dump(data, sort_keys=False)))
+def training_jobs(runs: list[Run], out: Path) -> list[Job]:
+    """The engine's jobs that train the runs: each continues its run from its newest
+    checkpoint, or starts it; its resolved config is kept in ``configs/`` and its log beside
+    its folder. A run is finished when its model is written, trained as asked."""
+    jobs = []
+    for run in runs:
+        config_file = out / "configs" / f"{run.condition}_seed{run.seed}.yaml"
+        write_atomic(config_file, lambda tmp, r=run: tmp.write_text(dump(r.config)))
+        jobs.append(Job(
+            id=run.id, stage=train_stage, spec=TrainSpec(run.config, run.folder), log=run.folder.parent / f"seed{run.seed}.log",
+            finished=lambda r=run: (r.folder / "model.json").exists() and _trained_as_asked(r), steps=run.config.total_timesteps,
+            meta={"condition": run.condition, "seed": run.seed, "folder": str(run.folder)},
+        ))
+    return jobs

@@ -21,6 +21,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,11 @@ class TrainingMonitor(BaseCallback):
         folder: Path,
         evaluate: Callable[[], list[dict[str, Any]]],
         resumed_at: int | None,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg
+        self.progress = progress
         self.folder = folder
         self.evaluate = evaluate
         self.episodes = CsvLog(folder / "episodes.csv", resumed_at)
@@ -83,6 +86,8 @@ class TrainingMonitor(BaseCallback):
         self.finished = []
         self.episodes.write(self.episodes.rows)
         self.episodes.rows = []
+        if self.progress is not None:
+            self.progress(self.num_timesteps)
 
     def _on_rollout_start(self) -> None:
         """Between rollouts: the policy has just been updated, the env is mid-episode."""
@@ -182,10 +187,12 @@ def starting_policy(cfg: RunConfig) -> LoadedModel:
     return loaded
 
 
-def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missing: bool = False, progress_bar: bool = True) -> Path:
+def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missing: bool = False, progress_bar: bool = True,
+          progress: Callable[[int], None] | None = None) -> Path:
     """Train the run described by ``cfg`` in ``folder``, or continue it (``resume``; see
     :func:`open_run`), possibly to a larger ``total_timesteps``; returns the model path stem
-    (``folder/model``)."""
+    (``folder/model``). ``progress(steps)`` is called after every rollout (the experiment
+    engine's display)."""
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: cuda was asked for, but torch sees no GPU on this machine (use device: cpu or auto)")
     rlhf = None
@@ -215,7 +222,7 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
         rlhf.attach(model)
     if checkpoint is not None:
         restore_checkpoint(model, venv, checkpoint)
-    monitor = TrainingMonitor(cfg, folder, evaluation(model, cfg), resumed_at)
+    monitor = TrainingMonitor(cfg, folder, evaluation(model, cfg), resumed_at, progress)
     callbacks = [monitor]
     if cfg.ppo.ent_coef_final is not None:
         horizon = cfg.ppo.ent_coef_anneal_steps or cfg.total_timesteps
@@ -240,3 +247,16 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
     elapsed = time.time() - started
     print(f"trained {folder}: {model.num_timesteps} steps in {elapsed:.0f} s", file=sys.stderr)
     return folder / "model"
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """A training job of the experiment engine: the run's config and its folder."""
+
+    config: RunConfig
+    folder: Path
+
+
+def train_stage(spec: TrainSpec, progress: Callable[[int], None]) -> None:
+    """Train the run, or continue it from its newest checkpoint (a stage of the engine)."""
+    train(spec.config, spec.folder, resume=True, start_if_missing=True, progress_bar=False, progress=progress)

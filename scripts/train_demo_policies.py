@@ -38,7 +38,7 @@ from goodhart.agents.model_io import load_policy, model_paths
 from goodhart.agents.policies import ModelPolicy, run_episodes
 from goodhart.envs import core_class
 from goodhart.experiments.config import CONFIG_DIR, resolve
-from goodhart.experiments.defaults import EVAL_LEVEL_SEED
+from goodhart.experiments.seeds import EVAL_LEVEL_SEED
 from goodhart.experiments.metrics import summarize
 from goodhart.experiments.train import run_dir, train
 

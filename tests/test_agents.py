@@ -21,10 +21,12 @@ from goodhart.agents.model_io import (
     save_model,
 )
 from goodhart.agents.policies import (
+    EpsilonPolicy,
     ModelPolicy,
     OraclePolicy,
     Policy,
     RandomPolicy,
+    policy_from_name,
     reference_policies,
     run_episodes,
 )
@@ -149,6 +151,28 @@ def test_reference_probabilities_are_what_act_does(env_id):
         assert probs.shape == (16, venv.action_space.n) and np.allclose(probs.sum(axis=1), 1)
         if name != "random":  # an oracle: all of it on the action it takes
             assert np.array_equal(probs.argmax(axis=1), policy.act(obs, venv)) and np.allclose(probs.max(axis=1), 1)
+
+
+def test_a_policy_name_means_the_same_everywhere(trained, tmp_path):
+    """random, oracle-<name>, a policy file, each with @EPS; anything else is one line that
+    names the env's reference policies."""
+    race = "goodhart/LoopRace-v0"
+    assert isinstance(policy_from_name("random", race), RandomPolicy)
+    assert isinstance(policy_from_name("oracle-farmer", race), OraclePolicy)
+    sloppy = policy_from_name("oracle-racer@0.3", race)
+    assert isinstance(sloppy, EpsilonPolicy) and sloppy.epsilon == 0.3 and sloppy.name == "oracle-racer@0.3"
+    _, stem = trained
+    assert isinstance(policy_from_name(str(stem), COLOR), ModelPolicy)
+    for name, says in [
+        ("oracle-goal", "has no oracle 'goal'; its reference policies: random, oracle-racer, oracle-farmer"),
+        (str(tmp_path / "nothing"), "not a policy file, nor one of goodhart/LoopRace-v0's reference policies: random, oracle-racer"),
+        (str(stem), f"a policy of {COLOR}, not {race}"),
+        ("random@1.5", "'1.5' after @ is not a share of random actions in [0, 1]"),
+        ("oracle-racer@x", "'x' after @ is not a share of random actions"),
+    ]:
+        with pytest.raises(ValueError) as err:
+            policy_from_name(name, race)
+        assert str(err.value).startswith(repr(name)) and says in str(err.value) and "\n" not in str(err.value)
 
 
 # ----------------------------------------------------------- files

@@ -13,7 +13,8 @@ from goodhart.experiments.reward_learning.cloning import CloneConfig, clone_poli
 from goodhart.agents.model_io import load_policy
 from goodhart.agents.policies import OraclePolicy
 from goodhart.agents.ppo import build_ppo
-from goodhart.experiments.reward_learning.segments import EpsilonPolicy, collect_segments
+from goodhart.agents.policies import EpsilonPolicy
+from goodhart.experiments.reward_learning.segments import collect_segments
 from goodhart.cli import app
 from goodhart.envs import make_vec
 

@@ -262,6 +262,23 @@ def test_no_bare_top_level_packages_are_installed(tmp_path):
     assert goodhart.envs.__name__ == "goodhart.envs"
 
 
+def test_gymnasium_users_do_not_load_torch_or_sb3(tmp_path):
+    """``import goodhart.envs`` and ``gymnasium.make_vec`` stay light; only the SB3 view
+    (``GridVecEnv``, ``make_vec``) loads stable-baselines3, and with it torch."""
+    code = (
+        "import sys, numpy as np, gymnasium as gym\n"
+        "import goodhart.envs\n"
+        "env = gym.make_vec('goodhart/ColorMaze-v0', 2, render_mode='rgb_array')\n"
+        "env.reset(seed=0); env.step(np.zeros(2, dtype=np.int64)); env.render()\n"
+        "print(sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))\n"
+        "from goodhart.envs import GridVecEnv, make_vec\n"
+        "assert issubclass(GridVecEnv, __import__('stable_baselines3').common.vec_env.VecEnv)\n"
+        "print(type(make_vec('goodhart/ColorMaze-v0', 2, seed=0)).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.split() == ["[]", "GridVecEnv"]
+
+
 @pytest.mark.parametrize("env_id", list(ENVS))
 def test_registered_time_limit_matches_the_core(env_id):
     env = gym.make(env_id)

@@ -6,18 +6,21 @@ from __future__ import annotations
 import inspect
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from goodhart.agents.policies import OraclePolicy, RandomPolicy, run_episodes
 from goodhart.cli import app
 from goodhart.experiments.config import ConfigError, EvalConfig
-from goodhart.experiments.defaults import DISTRIBUTIONS, EVAL_LEVEL_SEED
+from goodhart.experiments.defaults import DISTRIBUTIONS
 from goodhart.experiments.evaluate import evaluate, read_results, resolve_subjects, write_results
 from goodhart.experiments.metrics import across_seeds, summarize
 from goodhart.experiments.reproduce import check_text, measure, run_sweep
+from goodhart.experiments.seeds import EVAL_LEVEL_SEED, HELD_OUT_LEVEL_SEED
 from goodhart.experiments.sweep import Check, EvalSpec, load_spec, reproduction_path
 
 
@@ -153,6 +156,16 @@ def test_evaluation_defaults_are_written_once():
     """The evaluation level set and distributions of runs, sweeps and the evaluator agree."""
     assert EvalConfig().level_seed == EvalSpec().level_seed == EVAL_LEVEL_SEED == inspect.signature(evaluate).parameters["level_seed"].default
     assert EvalConfig().distributions == EvalSpec().distributions == list(DISTRIBUTIONS)
+
+
+def test_reproductions_evaluate_on_the_held_out_levels():
+    """YAML cannot import :data:`HELD_OUT_LEVEL_SEED`, so the reproductions write its value:
+    each that sets ``evaluate.level_seed`` sets that one (the others evaluate on the periodic
+    evaluation levels, the default)."""
+    folder = Path(__file__).parents[1] / "experiments" / "reproductions"
+    seeds = {path.name: (yaml.safe_load(path.read_text()).get("evaluate") or {}).get("level_seed") for path in folder.glob("*.yaml")}
+    assert any(seed is not None for seed in seeds.values())
+    assert {name: seed for name, seed in seeds.items() if seed not in (None, HELD_OUT_LEVEL_SEED)} == {}
 
 
 def test_a_check_can_compare_a_policy_across_distributions():

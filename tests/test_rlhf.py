@@ -18,7 +18,8 @@ from goodhart.experiments.reward_learning.raters import RaterConfig, agreement, 
 from goodhart.experiments.reward_learning.reward_env import RewardModelVecEnv, kl_to_initial
 from goodhart.agents.model_io import model_paths
 from goodhart.experiments.reward_learning.reward_model import FitConfig, RewardModelError, fit_reward_model, load_reward_model, save_reward_model
-from goodhart.experiments.reward_learning.segments import EpsilonPolicy, Segments, collect_segments, concatenate
+from goodhart.agents.policies import EpsilonPolicy
+from goodhart.experiments.reward_learning.segments import Segments, collect_segments, concatenate
 from goodhart.cli import app
 from goodhart.envs import make_vec
 from goodhart.experiments.overoptimization import fit_gao, gao_peak
@@ -374,7 +375,7 @@ def test_overoptimization_runner_end_to_end(tmp_path):
     spec_file = tmp_path / "tiny.yaml"
     spec_file.write_text("""
 name: tiny
-runner: overoptimization
+kind: overoptimization
 config: looprace_rlhf.yaml
 set: {total_timesteps: 2048, eval.freq: 0, n_envs: 4, ppo.n_steps: 128, ppo.batch_size: 256}
 sft: {sources: [oracle-racer@0.3], episodes: 4, epochs: 1}
@@ -407,9 +408,26 @@ def test_overoptimization_spec_errors_name_the_file_and_key(tmp_path):
     from goodhart.experiments.overoptimization import load_overoptimization_spec
 
     spec_file = tmp_path / "bad.yaml"
-    spec_file.write_text("name: x\nrunner: overoptimization\nconfig: looprace.yaml\npreferences: {sources: [random], rater: {bias: 1}}\nlabels: [10]\n")
+    spec_file.write_text("name: x\nkind: overoptimization\nconfig: looprace.yaml\npreferences: {sources: [random], rater: {bias: 1}}\nlabels: [10]\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: unknown rater option 'bias'"):
         load_overoptimization_spec(spec_file)
-    spec_file.write_text("name: x\nrunner: overoptimization\nconfig: looprace.yaml\npreferences: {sources: [random]}\nlabels: []\n")
+    spec_file.write_text("name: x\nkind: overoptimization\nconfig: looprace.yaml\npreferences: {sources: [random]}\nlabels: []\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: labels: "):
         load_overoptimization_spec(spec_file)
+
+
+def test_one_default_for_each_fit_setting():
+    """`goodhart rlhf fit` / `clone` and the over-optimization spec default to the fit's own
+    settings (FitConfig, CloneConfig): one default each, not three."""
+    import typer
+
+    from goodhart.cli import app
+    from goodhart.experiments.overoptimization import FitSpec, SFTSpec
+    from goodhart.experiments.reward_learning.cloning import CloneConfig
+
+    commands = {c.name: c for c in typer.main.get_command(app).commands["rlhf"].commands.values()}
+    defaults = {name: {p.name: p.default for p in command.params} for name, command in commands.items()}
+    assert defaults["fit"]["epochs"] == FitConfig.epochs == FitSpec().epochs
+    assert defaults["fit"]["learning_rate"] == FitConfig.learning_rate and defaults["fit"]["val_fraction"] == FitConfig.val_fraction
+    assert defaults["clone"]["epochs"] == CloneConfig.epochs == SFTSpec(sources=["random"]).epochs
+    assert defaults["clone"]["learning_rate"] == CloneConfig.learning_rate and defaults["clone"]["val_fraction"] == CloneConfig.val_fraction

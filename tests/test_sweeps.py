@@ -169,3 +169,105 @@ def test_a_larger_timesteps_extends_a_finished_sweep(tmp_path):
     assert yaml.safe_load((folder / "config.yaml").read_text())["total_timesteps"] == 256
     assert "extending" in (folder.parent / "seed0.log").read_text()
     assert sorted((folder / "checkpoints").glob("step_*.pt"))[-1].name == "step_000000000256.pt"
+
+
+LONGER_RUN = TINY_RUN.replace("total_timesteps: 256", "total_timesteps: 30000").replace("checkpoint_freq: 128", "checkpoint_freq: 1024")
+
+
+def start_sweep(tmp_path: Path, out: Path) -> subprocess.Popen:
+    """``goodhart sweep`` in a process group of its own, as a terminal runs a command."""
+    run = tmp_path / "longer.yaml"
+    run.write_text(LONGER_RUN)
+    command = [sys.executable, "-m", "goodhart.cli", "sweep", str(run), "--seeds", "0,1", "--workers", "2", "--out", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def workers_of(pid: int) -> list[int]:
+    """The engine's worker processes started by the scheduler ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"goodhart.experiments.engine.worker" in args and str(pid).encode() in args:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_until(condition, seconds: float = 300) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def training(out: Path) -> bool:
+    """Both runs have started training: a checkpoint of each is written."""
+    return all(list((out / "runs" / "base" / f"seed{s}" / "checkpoints").glob("step_*.pt")) for s in (0, 1))
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker processes in /proc")
+def test_a_sweep_interrupted_twice_by_ctrl_c_finishes_on_a_plain_rerun(tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group) stops the workers and records their
+    runs as interrupted, not failed, with one line saying how to resume; twice over (more
+    than max_attempts), then a plain re-run finishes every run from its checkpoint."""
+    out = tmp_path / "out"
+    for _ in range(2):
+        proc = start_sweep(tmp_path, out)
+        wait_until(lambda: training(out) and len(workers_of(proc.pid)) == 2)
+        workers = workers_of(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, err
+        lines = [line for line in err.splitlines() if line.startswith("interrupted")]
+        assert len(lines) == 1 and "run the same command again to resume" in lines[0], err
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+        runs = manifest(out)
+        assert {r["status"] for r in runs.values()} == {"interrupted"} and {r["attempts"] for r in runs.values()} == {0}
+    result = CliRunner().invoke(app, ["sweep", str(tmp_path / "longer.yaml"), "--seeds", "0,1", "--workers", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    runs = manifest(out)
+    assert {r["status"] for r in runs.values()} == {"done"} and {r["attempts"] for r in runs.values()} == {1}
+    assert "resuming" in (out / "runs" / "base" / "seed0.log").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker processes in /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_sweep_leaves_no_training_behind(tmp_path, sig):
+    """``kill PID`` of the sweep's own process (SIGTERM: it stops its workers; SIGKILL: they
+    die with it) leaves no worker running."""
+    out = tmp_path / "out"
+    proc = start_sweep(tmp_path, out)
+    wait_until(lambda: len(workers_of(proc.pid)) == 2)
+    workers = workers_of(proc.pid)
+    os.kill(proc.pid, sig)
+    proc.communicate(timeout=120)
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() and b"zombie" not in _state(pid) for pid in workers), seconds=30)
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 130 and {r["status"] for r in manifest(out).values()} == {"interrupted"}
+
+
+def _state(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/status").read_bytes().lower()
+    except OSError:
+        return b"zombie"
+
+
+def test_failed_runs_are_retried_only_when_asked(tmp_path):
+    """A run that failed its attempts is reported, not retried, by a plain re-run; with
+    --retry-failed it is tried again (here it fails again, with its attempts counted afresh)."""
+    run = tmp_path / "tiny.yaml"
+    run.write_text(TINY_RUN.replace("n_envs: 4", "n_envs: 4\ndevice: cuda"))
+    out = tmp_path / "out"
+    args = ["sweep", str(run), "--out", str(out), "--max-attempts", "1"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 1 and "no run of tiny finished" in first.output and "--retry-failed" in first.output
+    assert manifest(out)["base/seed0"]["attempts"] == 1
+    log = out / "runs" / "base" / "seed0.log"
+    size = log.stat().st_size
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 1 and log.stat().st_size == size  # not tried again
+    retried = CliRunner().invoke(app, [*args, "--retry-failed"])
+    assert retried.exit_code == 1 and log.stat().st_size > size and manifest(out)["base/seed0"]["attempts"] == 1

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from goodhart.agents.files import write_json
 from goodhart.experiments.bench.baselines import ZOO_MINIGRID, minigrid_cnn_env, minigrid_flat_env
 from goodhart.experiments.bench.measure import BenchError, log, peak_rss_mib, spread
 
@@ -172,7 +173,7 @@ def bench_ppo(repeats: int, quick: bool, minigrid: bool) -> Iterator[dict[str, A
 def child_main(argv: Sequence[str]) -> int:
     spec, result_path = json.loads(argv[0]), Path(argv[1])
     result = ppo_measurement(spec["setup"], spec["repeats"], spec["quick"])
-    result_path.write_text(json.dumps(result))
+    write_json(result_path, result)
     return 0
 
 

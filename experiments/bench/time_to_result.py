@@ -1,13 +1,14 @@
-"""Section ``time_to_result``: wall time and peak memory of ``goodhart reproduce NAME`` (quick
-and full) as a subprocess, in a fresh folder. Minutes: run only when asked for."""
+"""Section ``time_to_result``: wall time and peak memory of a reproduction (what ``goodhart
+reproduce NAME`` runs, quick and full) in a process of its own, in a fresh folder. Minutes: run
+only when asked for."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,27 +19,39 @@ from typing import Any
 from goodhart.experiments.bench.measure import BenchError, log, spread
 
 
+def _reproduce(name: str, quick: bool, out: Path, log: Path) -> None:
+    """The measured process: the reproduction with its output in ``log``; exit 1 if a check
+    fails or a run failed."""
+    from goodhart.experiments.engine import default_workers
+    from goodhart.experiments.reproduce import load_reproduction, run_reproduction
+
+    with log.open("w") as handle:
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)
+    spec, path = load_reproduction(name)
+    _, failed, checks = run_reproduction(spec, out, quick=quick, workers=default_workers(), source=str(path))
+    sys.exit(1 if failed or not all(ok for _, ok in checks) else 0)
+
+
 def time_reproduction(name: str, quick: bool) -> dict[str, Any]:
-    """Wall time and peak RSS (of the largest process in its tree) of ``goodhart reproduce``,
-    run in a fresh temporary folder so that nothing is skipped as already done."""
+    """Wall time and peak RSS (of the largest process in its tree) of the reproduction, run in
+    a fresh temporary folder so that nothing is skipped as already done."""
     folder = Path(tempfile.mkdtemp(prefix="goodhart-bench-reproduce-"))
     try:
-        cmd = [sys.executable, "-m", "goodhart.cli", "reproduce", name, "--out", str(folder / "out")]
-        if quick:
-            cmd.append("--quick")
-        with (folder / "log.txt").open("w") as log:
-            start = time.perf_counter()
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            _, status, usage = os.wait4(proc.pid, 0)  # usage covers the process and its descendants
-            wall = time.perf_counter() - start
-            proc.returncode = os.waitstatus_to_exitcode(status)
+        cmd = ["goodhart", "reproduce", name, *(["--quick"] if quick else [])]
+        start = time.perf_counter()
+        proc = multiprocessing.get_context("spawn").Process(target=_reproduce, args=(name, quick, folder / "out", folder / "log.txt"))
+        proc.start()
+        _, status, usage = os.wait4(proc.pid, 0)  # usage covers the process and its descendants
+        wall = time.perf_counter() - start
+        returncode = os.waitstatus_to_exitcode(status)
         log_lines = (folder / "log.txt").read_text().strip().splitlines()
         log_tail = log_lines[-20:]
         checks = [line for line in log_lines if line.startswith(("PASS: ", "FAIL: "))]
         results = folder / "out" / "results.json"
         sweep = json.loads(results.read_text()).get("sweep", {}) if results.exists() else {}
-        if proc.returncode not in (0, 1) or not results.exists():
-            raise BenchError(f"goodhart reproduce {name}{' --quick' if quick else ''} failed (exit {proc.returncode}):\n" + "\n".join(log_tail))
+        if returncode not in (0, 1) or not results.exists():
+            raise BenchError(f"goodhart reproduce {name}{' --quick' if quick else ''} failed (exit {returncode}):\n" + "\n".join(log_tail))
         peak = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
         mode = "quick" if quick else "full"
         return {
@@ -48,10 +61,10 @@ def time_reproduction(name: str, quick: bool) -> dict[str, Any]:
             "unit": "s",
             **spread([wall]),
             "train_seconds": sweep.get("train_seconds"),
-            "checks_passed": proc.returncode == 0,
+            "checks_passed": returncode == 0,
             "checks": checks,
             "peak_rss_mib": peak,
-            "command": shlex.join(["goodhart", *cmd[3:5], *cmd[7:]]),  # without the temporary --out
+            "command": shlex.join(cmd),
         }
     finally:
         shutil.rmtree(folder, ignore_errors=True)

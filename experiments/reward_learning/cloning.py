@@ -4,7 +4,7 @@ In RLHF the policy that RL optimizes against a reward model starts from a model 
 demonstrations of the intended behaviour (SFT), and both the KL penalty and Gao et al.'s
 d = sqrt(KL(pi || pi_init)) measure the distance from it. Here the demonstrations are
 episodes of reference policies (an oracle with a share of random actions: imperfect
-demonstrators, see :class:`~goodhart.experiments.reward_learning.segments.EpsilonPolicy`), and the
+demonstrators, see :class:`~goodhart.agents.policies.EpsilonPolicy`), and the
 policy is a run's PPO network, fitted by maximum likelihood of the demonstrated actions. Its
 value head (and the value CNN, if the network has its own) is left as initialised: PPO learns
 it.

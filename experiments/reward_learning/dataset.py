@@ -14,7 +14,6 @@ samples.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from goodhart.agents.files import write_atomic
+from goodhart.agents.files import write_atomic, write_json
 from goodhart.agents.model_io import paired_paths, read_tagged_pair, sha256_file
 from goodhart.experiments.reward_learning.raters import RaterConfig, label, sample_pairs
 from goodhart.experiments.reward_learning.segments import Segments, concatenate
@@ -112,7 +111,7 @@ def save_dataset(dataset: PreferenceDataset, path: str | os.PathLike[str]) -> Pa
         "sources": dataset.segments.sources,
         **dataset.info,
     }
-    write_atomic(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
+    write_json(meta_path, meta)
     return arrays_path.with_suffix("")
 
 

@@ -18,7 +18,6 @@ rater's options, the fit's settings and held-out accuracy, sha256 of the weights
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -31,7 +30,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from goodhart.agents.files import json_safe, write_atomic
+from goodhart.agents.files import write_atomic, write_json
 from goodhart.agents.model_io import WEIGHTS_SUFFIX, model_paths, read_tagged_pair, sha256_file
 from goodhart.agents.networks import GridCNN
 from goodhart.experiments.reward_learning.dataset import PreferenceDataset
@@ -140,7 +139,7 @@ class FitConfig:
 
     network: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_NETWORK))
     ensemble: int = 1
-    epochs: int = 30
+    epochs: int = 15
     batch_size: int = 32
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
@@ -344,8 +343,7 @@ def save_reward_model(model: RewardModel, path: str | os.PathLike[str]) -> Path:
         "ensemble": len(model.nets),
         **model.meta,
     }
-    text = json.dumps(json_safe(meta), indent=2) + "\n"
-    write_atomic(meta_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_json(meta_path, meta)
     return weights_path.with_suffix("")
 
 

@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from gymnasium.utils import seeding
 
 from goodhart.agents.policies import Policy
 from goodhart.envs import make_vec
 from goodhart.envs.core.arrays import to_numpy
-from goodhart.envs.core.vec_env import GridVecEnv
+from goodhart.envs.core.rollout import rollout
 
 
 @dataclass
@@ -100,30 +99,6 @@ class Segments:
         )
 
 
-class EpsilonPolicy:
-    """``policy`` with a uniformly random action instead of its own in a share ``epsilon`` of
-    the steps: the imperfect versions of a policy that give a rater comparisons worth making."""
-
-    def __init__(self, policy: Policy, epsilon: float, seed: int = 0) -> None:
-        if not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"epsilon={epsilon!r} is out of range; expected a number in [0, 1]")
-        self.policy, self.epsilon = policy, epsilon
-        self.name = policy.name if epsilon == 0 else f"{policy.name}@{epsilon:g}"
-        self.reset(seed)
-
-    def reset(self, seed: int) -> None:
-        self.policy.reset(seed)
-        self._rng = np.random.default_rng([seed, 7])
-
-    def act(self, obs: np.ndarray, env: GridVecEnv) -> np.ndarray:
-        actions = np.asarray(self.policy.act(obs, env), dtype=np.int64)
-        if self.epsilon == 0:
-            return actions
-        explore = self._rng.random(len(actions)) < self.epsilon
-        random_actions = self._rng.integers(0, int(env.action_space.n), size=len(actions))
-        return np.where(explore, random_actions, actions)
-
-
 def collect_segments(
     policy: Policy,
     env_id: str,
@@ -140,41 +115,34 @@ def collect_segments(
     if count < 1 or length < 1:
         raise ValueError(f"count={count} and length={length} must be at least 1")
     venv = make_vec(env_id, num_envs, **dict(env_kwargs or {}))
-    core = venv.core  # stepped here directly, so that per-step rater data is read before a copy resets
+    core = venv.core  # rollout steps it directly, so that per-step rater data is read before a copy resets
     regions = list(core.OVERSIGHT_REGIONS)
     has_salient = core.SALIENT_EVENT is not None
-    rngs = [seeding.np_random(seed + i)[0] for i in range(num_envs)]
-    core.reset(range(num_envs), rngs)
     policy.reset(seed)
-    obs = np.asarray(to_numpy(core.observe()))
     packed = venv.observation_space.high.max() == 1
     episode: list[dict[str, list]] = [_empty(regions) for _ in range(num_envs)]
     clips: list[dict[str, np.ndarray]] = []
-    while len(clips) < count:
-        actions = np.asarray(policy.act(obs, venv), dtype=np.int64).reshape(num_envs)
-        reward, true_reward, terminated, truncated = (np.asarray(to_numpy(a)) for a in core.step(actions))
+    for step in rollout(core, lambda obs: policy.act(obs, venv), range(seed, seed + num_envs), autoreset=True):
         salient = np.asarray(to_numpy(core.salient_events())) if has_salient else np.zeros(num_envs)
         seen = {r: np.asarray(to_numpy(core.in_view(r))) for r in regions}
         for i in range(num_envs):
             steps = episode[i]
-            steps["obs"].append(np.packbits(obs[i], axis=-1) if packed else obs[i])
-            steps["actions"].append(actions[i])
-            steps["true_reward"].append(true_reward[i])
-            steps["env_reward"].append(reward[i])
+            steps["obs"].append(np.packbits(step.obs[i], axis=-1) if packed else step.obs[i])
+            steps["actions"].append(step.actions[i])
+            steps["true_reward"].append(step.true_reward[i])
+            steps["env_reward"].append(step.reward[i])
             steps["salient"].append(salient[i])
             for r in regions:
                 steps[r].append(seen[r][i])
             if len(steps["actions"]) == length:
                 clips.append(_clip(steps))
                 episode[i] = _empty(regions)
-        ended = np.flatnonzero(terminated | truncated)
-        for i in ended:
+        for i in np.flatnonzero(step.ended):
             if episode[i]["actions"]:
                 clips.append(_clip(episode[i]))
             episode[i] = _empty(regions)
-        if len(ended):
-            core.reset(ended, [rngs[i] for i in ended])
-        obs = np.asarray(to_numpy(core.observe()))
+        if len(clips) >= count:
+            break
     return _stack(clips[:count], length, venv.observation_space.shape, packed, regions, policy.name)
 
 

@@ -3,8 +3,8 @@ rated preference pairs, the cloned starting policy (SFT) and the fixed state set
 policy's distance from its start is measured.
 
 A source is ``POLICY[@EPSILON]``: ``random``, ``oracle-<name>`` or a model file, with a share
-EPSILON of random actions; each source plays its own level seeds, so two sources never share a
-level.
+EPSILON of random actions; each source plays its own level seeds (``SOURCE_SEED_STRIDE`` apart;
+the bases are in :mod:`goodhart.experiments.seeds`), so two sources never share a level.
 """
 
 from __future__ import annotations
@@ -16,48 +16,31 @@ from typing import Any
 
 import numpy as np
 
-from goodhart.agents.model_io import load_policy, save_model
-from goodhart.agents.policies import ModelPolicy, OraclePolicy, Policy, RandomPolicy
+from goodhart.agents.model_io import save_model
+from goodhart.agents.policies import RANDOM, Policy, oracle_names, policy_from_name
 from goodhart.agents.ppo import build_ppo
 from goodhart.envs import core_class, make_vec
 from goodhart.experiments.config import RunConfig
 from goodhart.experiments.reward_learning.cloning import CloneConfig, clone_policy
 from goodhart.experiments.reward_learning.dataset import PreferenceDataset, make_dataset
 from goodhart.experiments.reward_learning.raters import RaterConfig
-from goodhart.experiments.reward_learning.segments import EpsilonPolicy, Segments, collect_segments, concatenate
-
-STATE_SEED = 2_000_000  # level seeds of the KL evaluation states: apart from training and evaluation levels
-DEMO_SEED = 3_000_000  # level seeds of demonstrations: apart from preference segments (seed + 10_000 k) and the above
+from goodhart.experiments.reward_learning.segments import Segments, collect_segments, concatenate
+from goodhart.experiments.seeds import DEMONSTRATION_LEVEL_SEED, RLHF_STATE_LEVEL_SEED, SOURCE_SEED_STRIDE
 
 
 def source_policy(spec: str, env_id: str) -> Policy:
-    """A policy from a source spec ``POLICY[@EPSILON]``: ``random``, ``oracle-<name>`` or a
-    model file, with a share EPSILON of random actions (default 0)."""
-    name, sep, eps = spec.rpartition("@") if "@" in spec else (spec, "", "")
+    """The policy of a source spec (:func:`~goodhart.agents.policies.policy_from_name`), its
+    errors prefixed ``source`` so that a command line or a config says which list it is from."""
     try:
-        epsilon = float(eps) if sep else 0.0
-    except ValueError:
-        raise ValueError(f"source {spec!r}: {eps!r} after @ is not a share of random actions in [0, 1]") from None
-    core = core_class(env_id)
-    if name == "random":
-        policy: Policy = RandomPolicy()
-    elif name.startswith("oracle-"):
-        if name[len("oracle-"):] not in core.ORACLES:
-            raise ValueError(f"source {spec!r}: {env_id} has no oracle {name[len('oracle-'):]!r}; its oracles: {list(core.ORACLES)}")
-        policy = OraclePolicy(name[len("oracle-"):])
-    else:
-        loaded = load_policy(name)
-        if loaded.env_id != env_id:
-            raise ValueError(f"source {spec!r}: a policy of {loaded.env_id}, not {env_id}")
-        policy = ModelPolicy(loaded, name=Path(name).name)
-    return EpsilonPolicy(policy, epsilon)
+        return policy_from_name(spec, env_id)
+    except ValueError as err:
+        raise type(err)(f"source {err}") from None
 
 
 def default_sources(env_id: str) -> list[str]:
     """Random actions and every oracle of the env with a share 0.1 and 0.3 of random actions:
     segments from poor to good, of the intended target and of the proxy."""
-    oracles = core_class(env_id).ORACLES
-    return ["random", *(f"oracle-{name}@{eps}" for name in oracles for eps in (0.1, 0.3))]
+    return [RANDOM, *(f"{oracle}@{eps}" for oracle in oracle_names(env_id) for eps in (0.1, 0.3))]
 
 
 def collect_pool(env_id: str, env_kwargs: Mapping[str, Any], sources: Sequence[str], count: int, length: int, seed: int) -> Segments:
@@ -68,7 +51,7 @@ def collect_pool(env_id: str, env_kwargs: Mapping[str, Any], sources: Sequence[s
     policies = [source_policy(spec, env_id) for spec in sources]
     shares = np.diff(np.linspace(0, count, len(policies) + 1).round().astype(int))
     pools = [
-        collect_segments(policy, env_id, env_kwargs, count=int(n), length=length, seed=seed + 10_000 * k)
+        collect_segments(policy, env_id, env_kwargs, count=int(n), length=length, seed=seed + SOURCE_SEED_STRIDE * k)
         for k, (policy, n) in enumerate(zip(policies, shares))
         if n > 0
     ]
@@ -97,11 +80,11 @@ def collect_preferences(
 
 def clone_demonstrations(cfg: RunConfig, sources: Sequence[str], episodes: int, fit: CloneConfig, out: str | Path, progress=None) -> dict[str, Any]:
     """The SFT step: ``episodes`` whole episodes of ``sources`` (split equally, on level seeds
-    from ``DEMO_SEED + cfg.seed``), and ``cfg``'s PPO network (initialised with ``cfg.seed``)
-    fitted to their actions (:func:`clone_policy`); saved as a policy file at ``out`` whose
+    from ``DEMONSTRATION_LEVEL_SEED + cfg.seed``), and ``cfg``'s PPO network (initialised with
+    ``cfg.seed``) fitted to their actions (:func:`clone_policy`); saved as a policy file at ``out`` whose
     config is ``cfg``'s with a ``clone`` section saying how it was made. Returns that section."""
     core = core_class(cfg.env)(1, **cfg.env_kwargs)
-    demos = collect_pool(cfg.env, cfg.env_kwargs, sources, episodes, core.max_steps, DEMO_SEED + cfg.seed)
+    demos = collect_pool(cfg.env, cfg.env_kwargs, sources, episodes, core.max_steps, DEMONSTRATION_LEVEL_SEED + cfg.seed)
     model = build_ppo(make_vec(cfg.env, cfg.n_envs, seed=cfg.seed, **cfg.env_kwargs), ppo=cfg.ppo.model_dump(), network=cfg.network.model_dump(),
                       seed=cfg.seed, device="cpu")
     stats = clone_policy(model.policy, demos, fit, progress)
@@ -111,12 +94,12 @@ def clone_demonstrations(cfg: RunConfig, sources: Sequence[str], episodes: int, 
     return record
 
 
-def evaluation_states(env_id: str, env_kwargs: Mapping[str, Any], count: int, seed: int = STATE_SEED) -> np.ndarray:
+def evaluation_states(env_id: str, env_kwargs: Mapping[str, Any], count: int, seed: int = RLHF_STATE_LEVEL_SEED) -> np.ndarray:
     """A fixed set of ``count`` observations on which to measure ``KL(pi || pi_init)``: the
     states visited by the env's reference policies (random, and each oracle with a share 0.2
     of random actions), equally, on level seeds from ``seed``; the same for every run of the
     env and knobs."""
-    sources = ["random", *(f"oracle-{name}@0.2" for name in core_class(env_id).ORACLES)]
+    sources = [RANDOM, *(f"{oracle}@0.2" for oracle in oracle_names(env_id))]
     length = 20
     pool = collect_pool(env_id, env_kwargs, sources, math.ceil(count / length) + len(sources), length, seed)
     rows = np.flatnonzero(pool.mask.reshape(-1))

@@ -1,23 +1,22 @@
 """What the heatmaps and vector fields share: colours, target outlines and their legend,
-headline numbers, and saving a PNG. All of it read from the env's hooks.
+headline numbers (and :func:`save_png`, re-exported from :mod:`goodhart.experiments.plots`).
+All of it read from the env's hooks.
 
 Figures are drawn with matplotlib's object API (no pyplot, no display).
 """
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from goodhart.agents.files import write_atomic
 from goodhart.envs.core.grid import GridCore
+from goodhart.experiments.columns import number
 from goodhart.experiments.metrics import summarize
+from goodhart.experiments.plots import save_png  # the one PNG saver, here for the heatmap and the vector field
 
-DPI = 110
 TARGETS = ("intended", "proxy")
 INSET = {"intended": 0.28, "proxy": 0.42}  # half the outline's side: nested where both are on a cell
 
@@ -66,22 +65,10 @@ def outcome_label(name: str) -> str:
     return name.removeprefix("reached_").replace("_", " ")
 
 
-def number(value: float) -> str:
-    """Two decimals, one from 10 on; ``n/a`` where undefined."""
-    if math.isnan(value):
-        return "n/a"
-    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
-
-
 def headline(core: type[GridCore], outcomes: Sequence[Mapping[str, Any]]) -> str:
-    """The env's ``HEADLINE`` outcomes over episodes: ``cue first 0.66, goal 0.30``."""
+    """The env's ``HEADLINE`` outcomes over episodes, as a title: ``cue first 0.66, goal 0.30``."""
     means = summarize(outcomes)  # type: ignore[arg-type]
-    return ", ".join(f"{outcome_label(name)} {number(means[name])}" for name in core.HEADLINE)
+    return ", ".join(f"{outcome_label(name)} {number(means[name], short=True)}" for name in core.HEADLINE)
 
 
-def save_png(fig: Any, path: str | os.PathLike[str]) -> None:
-    """The figure as a PNG at ``path``, written atomically."""
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
-
-
-__all__ = ["headline", "number", "outcome_label", "outline_targets", "rgb", "save_png", "target_handles", "target_name"]
+__all__ = ["headline", "outcome_label", "outline_targets", "rgb", "save_png", "target_handles", "target_name"]

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from gymnasium.utils import seeding
 
 from goodhart.envs import core_class, make_vec
 from goodhart.envs.core.arrays import to_numpy
 from goodhart.envs.core.grid import GridCore
-from goodhart.experiments.defaults import DISTRIBUTIONS, EVAL_LEVEL_SEED
+from goodhart.envs.core.rollout import rollout
+from goodhart.experiments.defaults import DISTRIBUTIONS
+from goodhart.experiments.seeds import EVAL_LEVEL_SEED
 from goodhart.experiments.teaching.figures import headline, outline_targets, rgb, save_png, target_handles
 from goodhart.experiments.teaching.outputs import check_out
 from goodhart.experiments.teaching.panels import check_distributions
@@ -84,28 +85,22 @@ def play_levels(
         kwargs["max_steps"] = max_steps
     venv = make_vec(env_id, n, distribution=distribution, **kwargs)
     core = venv.core
-    core.reset(range(n), [seeding.np_random(int(s))[0] for s in seeds])
     policy = player.make(deterministic)
     policy.reset(int(seeds[0]))
+    steps = rollout(core, lambda obs: policy.act(obs, venv), seeds)
     counts = np.zeros((n, *core.grid_shape), dtype=np.float64)
-    done = np.zeros(n, dtype=bool)
     outcomes: list[dict[str, Any] | None] = [None] * n
 
-    def count() -> None:
-        live = np.flatnonzero(~done)
+    def count(live: np.ndarray) -> None:
         pos = to_numpy(core.pos)[live]
         counts[live, pos[:, 0], pos[:, 1]] += 1.0
 
-    count()
-    obs = np.array(to_numpy(core.observe()), copy=True)
-    while not done.all():
-        _, _, terminated, truncated = (to_numpy(a) for a in core.step(policy.act(obs, venv)))
-        count()
-        ended = (terminated | truncated) & ~done
-        for i, outcome in zip(np.flatnonzero(ended), core.outcomes(np.flatnonzero(ended))):
+    count(np.arange(n))  # the start cells: rollout has set the levels already
+    for step in steps:
+        count(np.flatnonzero(step.live))
+        ended = np.flatnonzero(step.ended)
+        for i, outcome in zip(ended, core.outcomes(ended)):
             outcomes[i] = outcome
-        done |= ended
-        obs = np.array(to_numpy(core.observe()), copy=True)
     return counts, outcomes, core  # type: ignore[return-value]
 
 

@@ -16,7 +16,7 @@ seeded ``s + e`` too, so the episode is the first one of
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from goodhart.envs.core.arrays import to_numpy
 from goodhart.envs.core.grid import GridCore
 from goodhart.envs.core.gym_env import overlay
 from goodhart.envs.core.render import TEXT, Line
+from goodhart.envs.core.rollout import Step, rollout
 from goodhart.envs.core.vec_env import GridVecEnv
 from goodhart.experiments.teaching.players import Show, resolve
 
@@ -70,10 +71,10 @@ class Panel:
     max_steps: int | None = None
     learned: tuple[Any, float] | None = None  # (reward model, scale) the policy was trained on
     venv: GridVecEnv = field(init=False)
-    obs: np.ndarray = field(init=False)
     done: bool = field(init=False, default=False)
     outcome: dict[str, Any] | None = field(init=False, default=None)
     learned_return: float = field(init=False, default=0.0)
+    _steps: Iterator[Step] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         kwargs = dict(self.env_kwargs)
@@ -85,23 +86,25 @@ class Panel:
     def core(self) -> GridCore:
         return self.venv.core
 
+    @property
+    def obs(self) -> np.ndarray:
+        """The observation the policy acts on next (the last one once the episode ended)."""
+        return np.array(to_numpy(self.core.observe()), copy=True)
+
     def start(self, seed: int) -> None:
         """A new episode on the level of seed ``seed`` (the policy reseeded with it too)."""
-        self.venv.seed(seed)
-        self.obs = self.venv.reset()
         self.policy.reset(seed)
+        self._steps = rollout(self.core, lambda obs: self.policy.act(obs, self.venv), [seed])
         self.done, self.outcome, self.learned_return = False, None, 0.0
 
     def step(self) -> None:
         if self.done:
             return
-        actions = self.policy.act(self.obs, self.venv)
+        step = next(self._steps)
         if self.learned is not None:
             model, scale = self.learned
-            self.learned_return += scale * float(model.rewards(self.obs, np.asarray(actions).reshape(1))[0])
-        _, _, terminated, truncated = (to_numpy(a) for a in self.core.step(actions))
-        self.obs = np.array(to_numpy(self.core.observe()), copy=True)
-        if terminated[0] or truncated[0]:
+            self.learned_return += scale * float(model.rewards(step.obs, step.actions)[0])
+        if step.ended[0]:
             self.done = True
             self.outcome = self.core.outcomes([0])[0]
 

@@ -29,10 +29,11 @@ from typing import Any
 
 from goodhart.agents import pretrained
 from goodhart.agents.model_io import LoadedModel, ModelFileError, load_policy, model_paths
-from goodhart.agents.policies import ModelPolicy, Policy, reference_policies
+from goodhart.agents.policies import RANDOM, ModelPolicy, Policy, oracle_names, policy_from_name
 from goodhart.experiments.reward_learning.reward_model import RewardModel, RewardModelError, load_reward_model
-from goodhart.envs import ENVS, core_class
+from goodhart.envs import ENVS
 from goodhart.experiments.defaults import DISTRIBUTIONS
+from goodhart.experiments.seeds import SHOW_LEVEL_SEED
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def resolve(name: str | None, models: Sequence[str | os.PathLike[str]] | None = 
         model = _load_shipped(name)
         demo = next((d for d in pretrained.DEMOS.values() if name in d.policies), None)
         dists = demo.distributions if demo else DISTRIBUTIONS
-        return Show(name, model.env_id, (_model_player(pretrained.POLICIES[name].label, model),), dists, demo.seed if demo else 0)
+        return Show(name, model.env_id, (_model_player(pretrained.POLICIES[name].label, model),), dists, demo.seed if demo else SHOW_LEVEL_SEED)
     elif name in ENVS:
         env_id = name
         demo = next((d for d in pretrained.DEMOS.values() if d.env == env_id), None)
@@ -107,13 +108,13 @@ def resolve(name: str | None, models: Sequence[str | os.PathLike[str]] | None = 
     else:
         players = reference_players(env_id)
     dists = demo.distributions if demo is not None else DISTRIBUTIONS
-    return Show(name or loaded[0][0], env_id, players, tuple(dists), demo.seed if demo is not None else 0)
+    return Show(name or loaded[0][0], env_id, players, tuple(dists), demo.seed if demo is not None else SHOW_LEVEL_SEED)
 
 
 def reference_players(env_id: str) -> tuple[Player, ...]:
     """The env's oracles, or a random policy if it has none."""
-    names = [f"oracle-{oracle}" for oracle in core_class(env_id).ORACLES] or ["random"]
-    return tuple(Player(name, {}, lambda _, name=name: reference_policies(env_id)[name], reference=True) for name in names)
+    names = oracle_names(env_id) or [RANDOM]
+    return tuple(Player(name, {}, lambda _, name=name: policy_from_name(name, env_id), reference=True) for name in names)
 
 
 def _model_player(label: str, model: LoadedModel) -> Player:

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from gymnasium.utils import seeding
 
 from goodhart.envs import core_class, make_vec
 from goodhart.envs.core.arrays import to_numpy
 from goodhart.envs.core.grid import MOVE_DELTAS, GridCore
 from goodhart.envs.core.maze import descent_actions, path_distances
+from goodhart.envs.core.rollout import reset_levels
 from goodhart.experiments.teaching.figures import outline_targets, rgb, save_png, target_handles
 from goodhart.experiments.teaching.outputs import check_out
 from goodhart.experiments.teaching.panels import check_distributions
@@ -112,7 +112,7 @@ def vector_field(player: Player, env_id: str, distribution: str, seed: int) -> V
     walls = to_numpy(level(env_id, player.env_kwargs, distribution, seed).walls)[0]
     cells = np.argwhere(~walls)
     batch = make_vec(env_id, len(cells), distribution=distribution, **player.env_kwargs)
-    batch.core.reset(range(len(cells)), [seeding.np_random(seed)[0] for _ in cells])
+    reset_levels(batch.core, [seed] * len(cells))
     batch.core.pos = batch.core._asarray(cells.astype(np.int64))
     probs = player.make(False).probabilities(np.array(to_numpy(batch.core.observe()), copy=True), batch)
     vectors = probs @ MOVE_DELTAS[: probs.shape[1]].astype(np.float64)

@@ -1,0 +1,19 @@
+"""Expected effects, as every kind of experiment reports them: a line saying what was
+expected, what was measured and the bound it was held to, and whether it holds."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import NamedTuple
+
+
+class CheckResult(NamedTuple):
+    text: str
+    passed: bool
+
+
+def print_checks(checks: Iterable[CheckResult]) -> None:
+    """Each check's PASS/FAIL line on stderr, after the command's summary."""
+    for text, passed in checks:
+        print(f"{'PASS' if passed else 'FAIL'}: {text}", file=sys.stderr)

@@ -1,0 +1,60 @@
+"""The level-seed namespace: every base from which a part of the project draws its levels.
+
+A level depends on its seed alone (copy ``i`` of a vector env seeded ``s`` plays the level of
+``gym.make(env_id).reset(seed=s + i)``), so seeds are all that keeps, say, the levels a policy
+is judged on apart from those it was trained on. Each base is named here once; the offsets
+``+ i`` (copy), ``+ k * SOURCE_SEED_STRIDE`` (source) and ``+ run seed`` are added by the
+code that uses it.
+
+==========================  ===================================  =================================================
+levels of                   level seeds                          used by
+==========================  ===================================  =================================================
+training                    ``s + i``                            a run seeded ``s`` (0-4 in the reproductions)
+                                                                 trains copy ``i < n_envs`` on level seed ``s + i``
+periodic evaluation         ``EVAL_LEVEL_SEED + i``              evaluation during training (``eval.level_seed``),
+                            (1,000,000)                          ``goodhart evaluate``'s default, the reproductions
+                                                                 that set no ``level_seed``, sweeps, heatmaps, the
+                                                                 shipped policies' summaries, and the RLHF
+                                                                 experiment's measurements
+held-out evaluation         ``HELD_OUT_LEVEL_SEED + i``          ``evaluate.level_seed`` of the reproductions that
+                            (2,000,000)                          set one: levels no run trains or evaluates on
+                                                                 while training (YAML cannot import this: the
+                                                                 files write 2000000, tests/test_evaluation.py
+                                                                 checks that they equal it)
+RLHF evaluation states      ``RLHF_STATE_LEVEL_SEED``            the fixed states on which KL to the initial policy
+                            ``+ SOURCE_SEED_STRIDE * k + i``     is measured (source ``k``); see below
+                            (2,000,000)
+SFT demonstrations          ``DEMONSTRATION_LEVEL_SEED + s``     the episodes a starting policy is cloned from
+                            ``+ SOURCE_SEED_STRIDE * k + i``     (run seed ``s``, demonstrator ``k``)
+                            (3,000,000)
+preference segments         ``p + SOURCE_SEED_STRIDE * k + i``   source ``k`` of a preference pool seeded ``p``
+                                                                 (``goodhart preferences --seed``; the RLHF runner:
+                                                                 the run's seed, so these are training-seed levels)
+demos, recordings, figures  ``d + e``                            episode ``e`` of a demo from its seed ``d``: the
+                                                                 registry's (``agents/pretrained/demos.yaml``, found
+                                                                 by ``scripts/pick_demo_seeds.py`` searching from
+                                                                 ``SHOW_LEVEL_SEED``), else ``SHOW_LEVEL_SEED`` (0)
+==========================  ===================================  =================================================
+
+``RLHF_STATE_LEVEL_SEED`` has the value of ``HELD_OUT_LEVEL_SEED`` (the committed RLHF results
+were made with it, so it stays) but is another name for another use: the RLHF experiment
+measures its policies on the periodic-evaluation levels and runs no held-out evaluation, so the
+two never meet in one experiment. ``SOURCE_SEED_STRIDE`` keeps the sources of one pool apart as
+long as each plays fewer than 10,000 copies.
+"""
+
+EVAL_LEVEL_SEED = 10**6
+HELD_OUT_LEVEL_SEED = 2_000_000
+RLHF_STATE_LEVEL_SEED = 2_000_000  # = HELD_OUT_LEVEL_SEED by value only; see the module's docstring
+DEMONSTRATION_LEVEL_SEED = 3_000_000
+SOURCE_SEED_STRIDE = 10_000
+SHOW_LEVEL_SEED = 0
+
+__all__ = [
+    "DEMONSTRATION_LEVEL_SEED",
+    "EVAL_LEVEL_SEED",
+    "HELD_OUT_LEVEL_SEED",
+    "RLHF_STATE_LEVEL_SEED",
+    "SHOW_LEVEL_SEED",
+    "SOURCE_SEED_STRIDE",
+]
