@@ -76,7 +76,7 @@ def train(
     out: Annotated[Path, typer.Option(help="Root folder of runs; the run goes to OUT/NAME/seedSEED/.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option(help="Run name. Default: the config file's name without .yaml.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in its folder from its newest readable checkpoint; refused if the folder holds no run. The options must be the run's, except a larger --timesteps, which extends it (recorded in its config.yaml).")] = False,
-    resume_or_start: Annotated[bool, typer.Option("--resume-or-start", help="As --resume, but start the run if its folder holds none (what sweeps use).")] = False,
+    resume_or_start: Annotated[bool, typer.Option("--resume-or-start", help="As --resume, but start the run if its folder holds none.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar with steps/s and ETA.")] = True,
     reward_model: Annotated[Optional[Path], typer.Option(help="Train against this learned reward model (a file stem from `goodhart rlhf fit`) instead of the env's reward; sets reward_model.path. The env's reward and the true objective stay in the logs; reward_model.csv gets KL to the initial policy and the learned, env and true returns.", show_default="the config's reward_model section, if any")] = None,
     kl_coef: Annotated[Optional[float], typer.Option(min=0.0, help="With a reward model: penalty kl_coef * (log pi - log pi_init) on every reward, towards the initial policy (sets reward_model.kl_coef).", show_default="0: none")] = None,
