@@ -52,3 +52,15 @@ def test_scripts_show_a_usage_that_works_when_typed(tmp_path, script, args, erro
     typed = subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, cwd=tmp_path)
     assert typed.returncode == 2 and typed.stderr.strip() == next(line for line in typed.stderr.splitlines() if line.startswith("error:"))
     assert typed.stderr.startswith(error)
+
+
+def test_every_subpackage_is_installed():
+    """pyproject.toml lists the packages by hand (the repository root is the package): a new
+    folder with an __init__.py must be listed, or a wheel install would lack it."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    root = Path(__file__).parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(["goodhart", *p.parent.relative_to(root).parts]) for p in root.glob("**/__init__.py")
+             if not any(part.startswith(".") or part in ("tests", "build") for part in p.relative_to(root).parts)}
+    assert found == listed
