@@ -16,6 +16,7 @@ from typing import Any
 
 from goodhart.envs import core_class
 from goodhart.envs.core.grid import GridCore
+from goodhart.experiments import results
 from goodhart.experiments.metrics import interval
 
 DERIVED = ("capability", "preference")  # rates the evaluator adds to the env's outcomes
@@ -88,7 +89,7 @@ def steps(value: float) -> str:
 
 def _same(record: Mapping[str, Any], a: str, b: str) -> bool:
     """``a`` and ``b`` were equal in every episode of every policy, and not constant throughout."""
-    entries = list(record["policies"].values())
+    entries = list(results.policies(record).values())
     if a in DERIVED or b in DERIVED or not entries:
         return False
     together = all(any(a in group and b in group for group in entry.get("identical", ())) for entry in entries)
@@ -98,7 +99,7 @@ def _same(record: Mapping[str, Any], a: str, b: str) -> bool:
 def own_reward_equals(record: Mapping[str, Any], name: str, shown: Sequence[str]) -> list[str]:
     """The shown metrics that policy ``name``'s own reward (``return``) equalled in every
     episode it played."""
-    for group in record["policies"][name].get("identical", ()):
+    for group in results.entry(record, name).get("identical", ()):
         if "return" in group:
             return [m for m in group if m != "return" and m in shown]
     return []
@@ -115,8 +116,7 @@ def columns(record: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     own = [m for m in core.OUTCOMES if not m.startswith("steps_to_") and m != core.CAPABILITY]
     candidates += [m for m in own if m not in candidates]
     if "return" not in candidates:
-        trained = [n for n, e in record["policies"].items() if e["kind"] == "trained"]
-        if any(not own_reward_equals(record, n, candidates) for n in trained):
+        if any(not own_reward_equals(record, n, candidates) for n in results.trained_names(record)):
             candidates.insert(4, "return")
     merged: list[list[str]] = []
     for metric in candidates:

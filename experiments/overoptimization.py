@@ -43,13 +43,15 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from goodhart.agents.files import write_atomic, write_json
+from goodhart.agents.files import write_json
 from goodhart.agents.model_io import model_paths
 from goodhart.envs import core_class
 from goodhart.experiments.config import CONFIG_DIR, ConfigError, RunConfig, Strict, apply_override, read_yaml, validate, validated
 from goodhart.experiments.engine import Backend, Job, JobsFailed, Manifest, run_jobs
-from goodhart.experiments.engine.checks import CheckResult, print_checks
+from goodhart.experiments.engine.checks import CheckResult, checks_section, print_checks
 from goodhart.experiments.metrics import across_seeds, interval
+from goodhart.experiments.report import write_report_files
+from goodhart.experiments.results import OveroptimizationRecord, check_records
 from goodhart.experiments.reward_learning.cloning import CloneConfig
 from goodhart.experiments.reward_learning.dataset import load_dataset, save_dataset
 from goodhart.experiments.reward_learning.raters import RaterConfig
@@ -286,11 +288,10 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
         "seconds": {k: round(v) for k, v in timings.items()},
     })
     checks = overoptimization_checks(record, plan)
-    record["checks"] = [{"text": text, "pass": ok} for text, ok in checks]
-    plot(record, out / "overoptimization.png")
+    record["checks"] = check_records(checks)
     record["seconds"]["wall"] = round(time.time() - started)
     write_json(out / "results.json", record)
-    report = write_overoptimization_report(record, spec, out)
+    report = write_overoptimization_report(record, spec, out, checks)
     print_checks(checks)
     return report, failed, checks
 
@@ -511,7 +512,8 @@ def _ci(stats: Mapping[str, Any]) -> str:
     return fmt(stats)
 
 
-def write_overoptimization_report(record: Mapping[str, Any], spec: OveroptimizationSpec, out: Path) -> Path:
+def write_overoptimization_report(record: OveroptimizationRecord, spec: OveroptimizationSpec, out: Path, checks: Sequence[CheckResult]) -> Path:
+    """report.md and overoptimization.png, through the one report writer."""
     entries = record["conditions"]
     seconds = record["seconds"]
     start = ("Every run starts from a policy cloned from demonstrations (" + ", ".join(spec.sft.sources)
@@ -524,10 +526,7 @@ def write_overoptimization_report(record: Mapping[str, Any], spec: Overoptimizat
         f"Env `{record['env']}` {record['env_kwargs']}; rater {record['rater']}; segments from {', '.join(record['sources'])}. {start}"
         f"Seeds {record['seeds']}: each has its own demonstrations, preference data, reward models and PPO runs. Cells: mean over seeds [95 % bootstrap CI over seeds]; with 2 seeds, (range low, high): their range, not a CI.",
         "",
-        "## Expected effects",
-        "",
-        *[f"- {'PASS' if c['pass'] else 'FAIL'}: {c['text']}" for c in record["checks"]],
-        "",
+        *checks_section(checks),
         "## Per condition",
         "",
         "| condition | RM held-out accuracy | vs. true order | true at start | peak true | d at peak | final true | final d | proxy at peak | final proxy | alpha | beta | fitted peak d |",
@@ -567,14 +566,13 @@ def write_overoptimization_report(record: Mapping[str, Any], spec: Overoptimizat
                   "|---|---|---|" + "---|" * len(counts),
                   *[f"| {name} | {_ci(r['true_return'])} | {_ci(r['return'])} | " + " | ".join(_ci(r[k]) for k in counts) + " |"
                     for name, r in references.items()], ""]
-    lines += [
-        "![proxy and true return against d](overoptimization.png)",
+    footer = [
         "",
         f"Wall time {seconds.get('wall', 0)} s: cloning {seconds.get('clone', 0)} s, collecting {seconds['collect']} s, fitting reward models {seconds['fit']} s, "
         f"training and measuring {seconds['train']} s.",
         "",
     ]
     if record["failed_runs"]:
-        lines.append(f"Failed runs: {', '.join(record['failed_runs'])}.\n")
-    write_atomic(out / "report.md", lambda tmp: tmp.write_text("\n".join(lines)))
-    return out / "report.md"
+        footer.append(f"Failed runs: {', '.join(record['failed_runs'])}.\n")
+    figure = ("overoptimization.png", "proxy and true return against d", lambda path: plot(record, path))
+    return write_report_files(out, "\n".join(lines), [figure], "\n".join(footer))

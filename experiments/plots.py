@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from goodhart.agents.files import write_atomic
+from goodhart.experiments import results
 from goodhart.experiments.columns import column_of, core_of, headline_metrics, is_rate, label, one_per_column, share, steps, unit, words
 from goodhart.experiments.curves import FINAL_SHARE, TRAINING, nanmean
 from goodhart.experiments.metrics import INTERVALS, interval
@@ -70,7 +71,7 @@ def _intervals_used(record: Mapping[str, Any], policies: Sequence[str], dist: st
     """What the error bars of ``policies`` on ``dist`` are, in words, per kind of policy."""
     parts = []
     for kind, who in (("trained", "trained policies"), ("reference", "reference policies")):
-        kinds = {record["policies"][p]["metrics"][dist]["capability"].get("interval", "none") for p in policies if record["policies"][p]["kind"] == kind}
+        kinds = {results.metrics(record, p, dist)["capability"].get("interval", "none") for p in policies if results.entry(record, p)["kind"] == kind}
         shown = [INTERVALS[k] for k in ("seeds", "range", "episodes") if k in kinds]
         if shown:
             parts.append(f"{who}: {' or '.join(shown)}")
@@ -88,14 +89,14 @@ def bar_plot(record: Mapping[str, Any], path: Path) -> None:
     metric's interval as error bars; the legend in a free panel or below the panels."""
     plt = pyplot()
     metrics = bar_metrics(record)
-    policies, dists = list(record["policies"]), record["distributions"]
+    policies, dists = list(results.policies(record)), record["distributions"]
     ncols = 2 if len(metrics) == 4 else min(3, len(metrics))
     nrows = math.ceil(len(metrics) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.3 * nrows + 0.8), squeeze=False, layout="constrained")
     width = 0.8 / len(dists)
     for ax, metric in zip(axes.flat, metrics):
         for k, dist in enumerate(dists):
-            means, errors = _errors([record["policies"][p]["metrics"][dist][metric] for p in policies])
+            means, errors = _errors([results.metrics(record, p, dist)[metric] for p in policies])
             x = np.arange(len(policies)) + (k - (len(dists) - 1) / 2) * width
             ax.bar(x, means, width, yerr=errors, capsize=2, label=dist, color=f"C{k}")
             for xi in x[np.isnan(means)]:  # undefined (e.g. a preference without capable episodes)
@@ -139,20 +140,19 @@ def curve_plot(record: Mapping[str, Any], path: Path) -> None:
 
     plt = pyplot()
     core = core_of(record)
-    names = [n for n, e in record["policies"].items() if "training_curves" in e]
+    names = results.with_curves(record)
     if not names:
         return
     ncols = min(3, len(names))
     nblocks = math.ceil(len(names) / ncols)
-    both = any(not record["policies"][n]["training_curves"]["proxy_is_true"] for n in names)
+    both = any(not results.curves(record, n)["proxy_is_true"] for n in names)
     fig = plt.figure(figsize=(max(5.0 * ncols, 7.5), (4.6 if both else 2.9) * nblocks + 1.0), layout="constrained")
     blocks = fig.subfigures(nblocks, ncols, squeeze=False)
     true_unit = core.UNITS.get("true_return")
     true_column = column_of(record, "true_return")
     true_name = true_column[0] if true_column else "true return"
     for block, name in zip(blocks.flat, names):
-        entry = record["policies"][name]
-        curves, training = entry["training_curves"], entry["metrics"][TRAINING]
+        curves, training = results.curves(record, name), results.metrics(record, name, TRAINING)
         x = np.asarray(curves["steps"])
         rows = [("true", TRUE_COLOUR)] if curves["proxy_is_true"] else [("proxy", PROXY_COLOUR), ("true", TRUE_COLOUR)]
         axes = block.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
@@ -181,7 +181,7 @@ def curve_plot(record: Mapping[str, Any], path: Path) -> None:
                 ax.set_ylabel(f"{label(core, core.PROXY_RETURN)}\n({unit(record, core.PROXY_RETURN)})", color=PROXY_COLOUR, fontsize=9)
         axes[-1].set_xlabel("environment steps")
         _steps_axis(axes[-1])
-        block.suptitle(f"{name}: trained on {entry['trained_on']}, {seeds} seed{'s' if seeds != 1 else ''}", fontsize=10)
+        block.suptitle(f"{name}: trained on {results.entry(record, name)['trained_on']}, {seeds} seed{'s' if seeds != 1 else ''}", fontsize=10)
     for block in list(blocks.flat)[len(names):]:
         block.set_visible(False)
     handles = [
@@ -194,22 +194,22 @@ def curve_plot(record: Mapping[str, Any], path: Path) -> None:
     if both:
         handles[:0] = [Patch(color=PROXY_COLOUR, label=f"proxy ({core.PROXY_RETURN})"), Patch(color=TRUE_COLOUR, label="true return")]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False)
-    bins = len(record["policies"][names[0]]["training_curves"]["steps"])
+    bins = len(results.curves(record, names[0])["steps"])
     fig.suptitle(f"Training curves: each episode's return, binned into {bins} windows of steps", fontsize=10)
     save_png(fig, path)
 
 
 def knob_plot(record: Mapping[str, Any], path: Path) -> None:
-    """The knob metrics of a sweep (``record["knob"]``) against the knob, with intervals; the
+    """The knob metrics of a sweep (:func:`results.knob`) against the knob, with intervals; the
     recovery statistic's half-way level and where it is reached."""
     plt = pyplot()
-    core, knob = core_of(record), record["knob"]
+    core, knob = core_of(record), results.knob(record)
     names = sorted(knob["values"], key=lambda n: knob["values"][n])
     x = np.array([knob["values"][n] for n in names])
     fig, ax = plt.subplots(figsize=(6.4, 5.0), layout="constrained")
     colours = {}
     for k, (dist, metric) in enumerate(knob["metrics"]):
-        means, errors = _errors([record["policies"][n]["metrics"][dist][metric] for n in names])
+        means, errors = _errors([results.metrics(record, n, dist)[metric] for n in names])
         line = ax.errorbar(x, means, yerr=errors, marker="osD^v"[k % 5], ls=("-", "--", "-.", ":")[k % 4], capsize=3, color=f"C{k}", label=f"{dist}: {words(core, metric)}")
         colours[(dist, metric)] = line[0].get_color()
     positive = x[x > 0]

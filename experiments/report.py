@@ -12,26 +12,20 @@ table ``goodhart evaluate`` prints. The plots are drawn by :mod:`goodhart.experi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from goodhart.agents.files import write_atomic
 from goodhart.agents.policies import ORACLE_PREFIX, RANDOM
 from goodhart.experiments.columns import columns, core_of, fmt, headline_metrics, is_rate, label, number, own_reward_equals, share, steps, unit, words
+from goodhart.experiments import results
 from goodhart.experiments.curves import FINAL_SHARE, TRAINING
+from goodhart.experiments.engine.checks import CheckResult, checks_section
 from goodhart.experiments.metrics import MIN_SEEDS_FOR_CI
 from goodhart.experiments.plots import bar_plot, curve_plot, knob_plot
 
-Checks = Sequence[tuple[str, bool]]  # (the check's line with its measured value, whether it holds)
-
-
-def _trained(record: Mapping[str, Any]) -> list[str]:
-    return [n for n, e in record["policies"].items() if e["kind"] == "trained"]
-
-
-def _references(record: Mapping[str, Any]) -> list[str]:
-    return [n for n, e in record["policies"].items() if e["kind"] != "trained"]
+Checks = Sequence[CheckResult]
 
 
 def _seeds(entry: Mapping[str, Any]) -> str:
@@ -45,23 +39,23 @@ def _value(record: Mapping[str, Any], metric: str, stats: Mapping[str, Any]) -> 
 
 
 def _against(record: Mapping[str, Any], dist: str, metric: str) -> str:
-    refs = [f"{n} {number(record['policies'][n]['metrics'][dist][metric]['mean'])}" for n in _references(record)]
+    refs = [f"{n} {number(results.mean(record, n, dist, metric))}" for n in results.reference_names(record)]
     return f" (against {', '.join(refs)})" if refs else ""
 
 
 def policy_sentences(record: Mapping[str, Any], name: str, compare: bool = True) -> list[str]:
     """Bullets: the headline metrics of ``name`` on each distribution (with the reference
     policies' means), and its training curves' peak and end."""
-    core, entry = core_of(record), record["policies"][name]
+    core, entry = core_of(record), results.entry(record, name)
     lines = []
     for dist in record["distributions"]:
         parts = []
         for metric in headline_metrics(record):
-            stats = entry["metrics"][dist][metric]
+            stats = results.metrics(record, name, dist)[metric]
             verb = "in " if is_rate(record, metric) else ""
             parts.append(f"{words(core, metric)} {verb}{_value(record, metric, stats)}" + (_against(record, dist, metric) if compare else ""))
         lines.append(f"  - on `{dist}` levels: " + "; ".join(parts) + ".")
-    training = entry["metrics"].get(TRAINING)
+    training = results.metrics(record, name, TRAINING)
     if training:
         true_unit = core.UNITS.get("true_return", "")
         peak, final, fraction = (training[k] for k in ("true_return_peak", "true_return_final", "true_return_final_over_peak"))
@@ -70,7 +64,7 @@ def policy_sentences(record: Mapping[str, Any], name: str, compare: bool = True)
             f"at {steps(training['true_return_peak_step']['mean'])} steps and ended at {fmt(final)} over the last "
             f"{share(FINAL_SHARE)} of training, {fmt(fraction)} of its peak"
         )
-        if entry["training_curves"]["proxy_is_true"]:
+        if results.curves(record, name)["proxy_is_true"]:
             text += "; the proxy is the true return here."
         else:
             text += (
@@ -83,13 +77,13 @@ def policy_sentences(record: Mapping[str, Any], name: str, compare: bool = True)
 
 def knob_sentences(record: Mapping[str, Any]) -> list[str]:
     """The knob's metrics at every tested value, and the recovery statistic."""
-    core, knob = core_of(record), record["knob"]
+    core, knob = core_of(record), results.knob(record)
     order = sorted(knob["values"], key=lambda c: knob["values"][c])
     lines = [f"Against the {knob['label']}:", ""]
     for dist, metric in knob["metrics"]:
         points = []
         for k, cond in enumerate(order):
-            stats = record["policies"][cond]["metrics"][dist][metric]
+            stats = results.metrics(record, cond, dist)[metric]
             shown = fmt(stats) if k in (0, len(order) - 1) else number(stats["mean"])
             points.append(f"{shown} at {knob['values'][cond]:g}")
         lines.append(f"- `{dist}` {words(core, metric)}: " + ", ".join(points) + _against(record, dist, metric) + ".")
@@ -100,7 +94,7 @@ def knob_sentences(record: Mapping[str, Any]) -> list[str]:
 
 
 def recovery_sentence(record: Mapping[str, Any]) -> str:
-    core, knob = core_of(record), record["knob"]
+    core, knob = core_of(record), results.knob(record)
     r = knob["recovery"]
     what = f"`{r['distribution']}` {words(core, r['metric'])}"
     text = (
@@ -125,11 +119,11 @@ def opening(record: Mapping[str, Any], checks: Checks) -> list[str]:
             failed = "; ".join(text.split(" — ")[0] for text, ok in checks if not ok)
             lines.append(f"{held} of {len(checks)} expected effects hold; not: {failed}.")
         lines.append("")
-    if record.get("knob"):
+    if results.knob(record):
         return lines + knob_sentences(record) + [""]
-    trained = _trained(record)
-    for name in trained or list(record["policies"]):
-        entry = record["policies"][name]
+    trained = results.trained_names(record)
+    for name in trained or list(results.policies(record)):
+        entry = results.entry(record, name)
         about = f"trained on {entry.get('trained_on') or 'a reward not recorded'}, {_seeds(entry)}" if entry["kind"] == "trained" else "reference policy"
         lines.append(f"- **{name}** ({about}):")
         lines += policy_sentences(record, name, compare=bool(trained))
@@ -141,8 +135,8 @@ def policies_section(record: Mapping[str, Any]) -> list[str]:
     core = core_of(record)
     shown = [m for _, column in columns(record) for m in column]
     lines = ["## Policies", ""]
-    for name, entry in record["policies"].items():
-        if entry["kind"] == "trained":
+    for name, entry in results.policies(record).items():
+        if entry["kind"] == results.TRAINED:
             same = " and ".join(words(core, m) for m in own_reward_equals(record, name, shown))
             if core.PROXY_RETURN == "return":
                 equals = "; its reward is the env's proxy" + (f", equal to {same} in every evaluated episode" if same else "")
@@ -158,7 +152,7 @@ def policies_section(record: Mapping[str, Any]) -> list[str]:
 
 
 def intervals_note(record: Mapping[str, Any]) -> list[str]:
-    used = {s.get("interval", "none") for e in record["policies"].values() for d in e["metrics"].values() for s in d.values()}
+    used = results.intervals_used(record)
     lines = [
         "## How to read the numbers",
         "",
@@ -189,10 +183,10 @@ def distribution_tables(record: Mapping[str, Any]) -> list[str]:
     lines = []
     for dist in record["distributions"]:
         lines += [f"## Distribution `{dist}`", "", "| policy | seeds | " + " | ".join(h for h, _ in shown) + " |", "|---" * (len(shown) + 2) + "|"]
-        for name, entry in record["policies"].items():
-            metrics = entry["metrics"][dist]
+        for name, entry in results.policies(record).items():
+            metrics = results.metrics(record, name, dist)
             cells = [fmt(metrics[column[0]]) if column[0] in metrics else "" for _, column in shown]
-            lines.append(f"| {name} | {len(entry['seeds']) if entry['kind'] == 'trained' else '-'} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | {len(entry['seeds']) if entry['kind'] == results.TRAINED else '-'} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines
 
@@ -209,14 +203,14 @@ TRAINING_COLUMNS = (
 
 
 def training_table(record: Mapping[str, Any]) -> list[str]:
-    names = [n for n in _trained(record) if TRAINING in record["policies"][n]["metrics"]]
+    names = [n for n in results.trained_names(record) if results.metrics(record, n, TRAINING)]
     if not names:
         return []
     core = core_of(record)
     lines = [
         "## Training curves",
         "",
-        f"Read off the mean training curve over seeds (episodes binned in {len(record['policies'][names[0]]['training_curves']['steps'])} "
+        f"Read off the mean training curve over seeds (episodes binned in {len(results.curves(record, names[0])['steps'])} "
         f"equal windows of steps; `final`: the last {share(FINAL_SHARE)} of training); checks read them as distribution `{TRAINING}`. "
         f"Proxy: `{core.PROXY_RETURN}`.",
         "",
@@ -224,10 +218,9 @@ def training_table(record: Mapping[str, Any]) -> list[str]:
         "|---" * (len(TRAINING_COLUMNS) + 2) + "|",
     ]
     for name in names:
-        entry = record["policies"][name]
-        stats = entry["metrics"][TRAINING]
+        stats = results.metrics(record, name, TRAINING)
         cells = [steps(stats[m]["mean"]) if m.endswith("_step") else fmt(stats[m]) for _, m in TRAINING_COLUMNS]
-        lines.append(f"| {name} | {len(entry['seeds'])} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {len(results.entry(record, name)['seeds'])} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -235,12 +228,11 @@ def per_seed_table(record: Mapping[str, Any]) -> list[str]:
     metrics = list(dict.fromkeys(["capability", "preference", *headline_metrics(record)]))
     lines = ["## Per-seed values", "", "| policy | distribution | metric | per seed | IQM |", "|---|---|---|---|---|"]
     core = core_of(record)
-    for name in _trained(record):
-        entry = record["policies"][name]
+    for name in results.trained_names(record):
         rows = [(dist, m) for dist in record["distributions"] for m in metrics]
-        rows += [(TRAINING, m) for _, m in TRAINING_COLUMNS if TRAINING in entry["metrics"]]
+        rows += [(TRAINING, m) for _, m in TRAINING_COLUMNS if results.metrics(record, name, TRAINING)]
         for dist, metric in rows:
-            stats = entry["metrics"][dist][metric]
+            stats = results.metrics(record, name, dist)[metric]
             show = steps if metric.endswith("_step") else number
             values = ", ".join(show(v) for v in stats["per_seed"])
             lines.append(f"| {name} | {dist} | {label(core, metric) if dist != TRAINING else metric} | {values} | {show(stats['iqm'])} |")
@@ -251,10 +243,7 @@ def markdown(record: Mapping[str, Any], title: str, checks: Checks = (), about: 
     lines = [f"# {title}", ""] + ([about.strip(), ""] if about else [])
     lines += opening(record, checks)
     lines += policies_section(record)
-    if checks:
-        lines += ["## Expected effects", ""]
-        lines += [f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in checks]
-        lines.append("")
+    lines += checks_section(checks)
     lines += distribution_tables(record)
     lines += training_table(record)
     lines += per_seed_table(record)
@@ -268,9 +257,9 @@ def summary(record: Mapping[str, Any]) -> str:
     metrics = list(dict.fromkeys([*headline_metrics(record), "preference"]))
     header = ["policy", "distribution", *(label(core, m) for m in metrics)]
     rows = [header]
-    for name, entry in record["policies"].items():
+    for name in results.policies(record):
         for dist in record["distributions"]:
-            rows.append([name, dist, *(fmt(entry["metrics"][dist][m]) for m in metrics)])
+            rows.append([name, dist, *(fmt(results.metrics(record, name, dist)[m]) for m in metrics)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     text.insert(1, "  ".join("-" * w for w in widths))
@@ -278,18 +267,27 @@ def summary(record: Mapping[str, Any]) -> str:
 
 
 def write_report(record: Mapping[str, Any], out: Path, title: str, checks: Checks = (), extra: str = "", about: str = "") -> Path:
-    """report.md (``about``: what the experiment is, under the title; ``extra``: appended),
-    bars.png, and where the record has them curves.png (training curves) and knob.png (a
-    sweep's knob) in ``out``."""
-    bar_plot(record, out / "bars.png")
-    text = markdown(record, title, checks, about)
-    text += "\n![each policy on each distribution](bars.png)\n"
-    if any("training_curves" in e for e in record["policies"].values()):
-        curve_plot(record, out / "curves.png")
-        text += "\n![training curves: proxy and true return](curves.png)\n"
-    if record.get("knob"):
-        knob_plot(record, out / "knob.png")
-        text += f"\n![metrics against the {record['knob']['label']}](knob.png)\n"
+    """report.md of an evaluation (``about``: what the experiment is, under the title;
+    ``extra``: appended) with bars.png, and where the record has them curves.png (training
+    curves) and knob.png (a sweep's knob), in ``out``."""
+    figures: list[Figure] = [("bars.png", "each policy on each distribution", lambda path: bar_plot(record, path))]
+    if results.with_curves(record):
+        figures.append(("curves.png", "training curves: proxy and true return", lambda path: curve_plot(record, path)))
+    knob = results.knob(record)
+    if knob:
+        figures.append(("knob.png", f"metrics against the {knob['label']}", lambda path: knob_plot(record, path)))
+    return write_report_files(out, markdown(record, title, checks, about), figures, extra)
+
+
+Figure = tuple[str, str, Callable[[Path], None]]  # file name, caption, draw(path)
+
+
+def write_report_files(out: Path, text: str, figures: Sequence[Figure] = (), extra: str = "") -> Path:
+    """The one writer of a report, for every kind of experiment: each figure drawn into
+    ``out`` and shown under ``text``, then ``extra``; report.md written whole (atomically)."""
+    for name, caption, draw in figures:
+        draw(out / name)
+        text += f"\n![{caption}]({name})\n"
     text += extra
     write_atomic(out / "report.md", lambda tmp: tmp.write_text(text))
     return out / "report.md"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from goodhart.envs import core_class
+from goodhart.experiments import results
 from goodhart.experiments.config import ConfigError, RunConfig, read_yaml
 from goodhart.experiments.evaluate import EvaluationError, Subject, evaluate, reference_subject, trained_subject, write_results
 from goodhart.experiments.columns import fmt, number
@@ -37,8 +38,8 @@ def measure(check: Check, record: dict[str, Any], quick: bool = False) -> CheckR
     then the measured value (with its interval) and the threshold it was held to (for a
     comparison with another policy: that policy's mean, times the factor)."""
 
-    def stats(policy: str, distribution: str = check.distribution) -> dict[str, Any] | None:
-        return record["policies"].get(policy, {}).get("metrics", {}).get(distribution, {}).get(check.metric)
+    def stats(policy: str, distribution: str = check.distribution) -> results.Stats | None:
+        return results.stats(record, policy, distribution, check.metric)
 
     text = check_text(check, quick)
     own = stats(check.policy)
@@ -113,7 +114,7 @@ def knob_value(spec: SweepSpec, value: Any) -> float:
 
 
 def knob_record(spec: SweepSpec, record: dict[str, Any], conditions: dict[str, list[Run]]) -> dict[str, Any]:
-    """``record["knob"]``: the knob, each condition's plotted value, the plotted metrics
+    """The record's knob section: the knob, each condition's plotted value, the plotted metrics
     (default: capability and preference on ``shifted``), and the recovery statistic."""
     values = {cond: knob_value(spec, runs_[0].extra["assignment"][spec.knob]) for cond, runs_ in conditions.items()}
     dists = spec.evaluate.distributions
@@ -124,7 +125,7 @@ def knob_record(spec: SweepSpec, record: dict[str, Any], conditions: dict[str, l
     if wanted:
         if [wanted.distribution, wanted.metric] not in metrics:
             metrics.insert(0, [wanted.distribution, wanted.metric])
-        means = {value: record["policies"][cond]["metrics"][wanted.distribution][wanted.metric]["mean"] for cond, value in values.items()}
+        means = {value: results.mean(record, cond, wanted.distribution, wanted.metric) for cond, value in values.items()}
         baseline = [cond for cond, value in values.items() if value == 0.0]
         if baseline:  # else the baseline's runs all failed: no statistic
             knob["recovery"] = {**wanted.model_dump(), "baseline": baseline[0], **recovery(means, wanted.target)}
@@ -177,7 +178,9 @@ def run_sweep(
     record = evaluate(subjects, spec.evaluate.distributions, episodes, spec.evaluate.level_seed)
     record["sweep"] = {"name": spec.name, "quick": quick, "train_seconds": round(trained_for), "failed_runs": [r.id for r in failed]}
     write_results(record, out)
-    checks = [measure(c, record, quick) for c in spec.checks if c.policy in record["policies"] and (c.than is None or c.than in record["policies"])]
+    evaluated = results.policies(record)
+    checks = [measure(c, record, quick) for c in spec.checks if c.policy in evaluated and (c.than is None or c.than in evaluated)]
+    record["checks"] = results.check_records(checks)
     if spec.knob:
         record["knob"] = knob_record(spec, record, conditions)
     elapsed = time.time() - started

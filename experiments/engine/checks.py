@@ -17,3 +17,9 @@ def print_checks(checks: Iterable[CheckResult]) -> None:
     """Each check's PASS/FAIL line on stderr, after the command's summary."""
     for text, passed in checks:
         print(f"{'PASS' if passed else 'FAIL'}: {text}", file=sys.stderr)
+
+
+def checks_section(checks: Iterable[CheckResult]) -> list[str]:
+    """A report's ``## Expected effects``: each check's PASS/FAIL line (nothing without checks)."""
+    lines = [f"- {'PASS' if passed else 'FAIL'}: {text}" for text, passed in checks]
+    return ["## Expected effects", "", *lines, ""] if lines else []
