@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from goodhart.agents.files import write_json
+from goodhart.experiments.engine.workers import ONE_THREAD
 from goodhart.experiments.bench.baselines import ZOO_MINIGRID, minigrid_cnn_env, minigrid_flat_env
 from goodhart.experiments.bench.measure import BenchError, log, peak_rss_mib, spread
 
@@ -153,7 +154,7 @@ def run_child(setup: str, repeats: int, quick: bool, timeout: float = 1800) -> d
         result_path = Path(tmp) / "result.json"
         spec = json.dumps({"setup": setup, "repeats": repeats, "quick": quick})
         cmd = [sys.executable, "-m", "goodhart.experiments.bench", "--child", spec, str(result_path)]
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        env = {**os.environ, **ONE_THREAD}
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         if proc.returncode != 0 or not result_path.exists():
             tail = "\n".join(proc.stderr.strip().splitlines()[-15:])

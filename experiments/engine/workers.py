@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from goodhart.experiments.config import ConfigError
 from goodhart.experiments.engine.jobs import Job
 
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # torch's thread pools, set before it loads
 STOP_GRACE_SECONDS = 10.0
 
 
