@@ -38,7 +38,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -58,7 +58,7 @@ from goodhart.experiments.reward_learning.raters import RaterConfig
 from goodhart.experiments.reward_learning.reward_model import FitConfig, fit_reward_model, load_reward_model, save_reward_model
 from goodhart.experiments.reward_learning.sources import clone_demonstrations, collect_preferences, source_policy
 from goodhart.experiments.reward_learning.training import measure_policy
-from goodhart.experiments.sweep import QuickSpec, Run, seed_list, training_jobs
+from goodhart.experiments.sweep import ExperimentSpec, QuickSpec, Run, seed_list, training_jobs
 
 KIND = "overoptimization"
 
@@ -105,12 +105,8 @@ class OveroptimizationQuick(QuickSpec):
     measure: MeasureSpec | None = None
 
 
-class OveroptimizationSpec(Strict):
-    name: str
-    kind: str
-    description: str = ""
-    config: str
-    set: dict[str, Any] = Field(default_factory=dict)
+class OveroptimizationSpec(ExperimentSpec):
+    kind: Literal["overoptimization"] = KIND
     sft: SFTSpec | None = None
     references: list[str] = Field(default_factory=lambda: ["random"])
     preferences: PreferencesSpec
@@ -118,7 +114,6 @@ class OveroptimizationSpec(Strict):
     labels: list[int] = Field(min_length=1)
     kl: KLSpec | None = None
     measure: MeasureSpec = Field(default_factory=MeasureSpec)
-    seeds: int | list[int] = 5
     quick: OveroptimizationQuick = Field(default_factory=OveroptimizationQuick)
 
 

@@ -111,12 +111,20 @@ class QuickSpec(Strict):
     conditions: list[str] | None = Field(None, description="the conditions (names or labels) quick mode trains; default: all")
 
 
-class SweepSpec(Strict):
+class ExperimentSpec(Strict):
+    """What every kind of experiment's spec file has: its name, its kind (which stages run
+    it), what it shows, the run config its runs start from with fixed overrides, and seeds."""
+
     name: str
-    kind: Literal["sweep"] = "sweep"
+    kind: str
     description: str = ""
-    config: str
+    config: str = Field(description="the base run config (relative to agents/configs/)")
     set: dict[str, Any] = Field(default_factory=dict)
+    seeds: int | list[int] = Field(5, description="a count (seeds 0..n-1) or a list of seeds")
+
+
+class SweepSpec(ExperimentSpec):
+    kind: Literal["sweep"] = "sweep"
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     conditions: list[dict[str, Any]] = Field(
         default_factory=list,
@@ -124,7 +132,6 @@ class SweepSpec(Strict):
         "conditions that differ in several keys at once, e.g. a second maze size with its own budget)",
     )
     labels: dict[str, str] = Field(default_factory=dict, description="condition -> display name")
-    seeds: int | list[int] = Field(5, description="a count (seeds 0..n-1) or a list of seeds")
     evaluate: EvalSpec = Field(default_factory=EvalSpec)
     knob: str | None = None
     knob_metrics: list[tuple[str, str]] = Field(default_factory=list)
