@@ -33,7 +33,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from goodhart.agents.files import write_json
 from goodhart.agents.model_io import model_paths
 from goodhart.envs import core_class
 from goodhart.experiments.config import CONFIG_DIR, ConfigError, RunConfig, Strict, apply_override, read_yaml, validate, validated
-from goodhart.experiments.engine import Backend, Job, JobsFailed, Manifest, run_jobs
+from goodhart.experiments.engine import Backend, Job, JobsFailed, LocalBackend, Manifest, run_jobs
 from goodhart.experiments.engine.checks import CheckResult, checks_section, print_checks
 from goodhart.experiments.metrics import across_seeds, interval
 from goodhart.experiments.report import write_report_files
@@ -58,7 +57,7 @@ from goodhart.experiments.reward_learning.raters import RaterConfig
 from goodhart.experiments.reward_learning.reward_model import FitConfig, fit_reward_model, load_reward_model, save_reward_model
 from goodhart.experiments.reward_learning.sources import clone_demonstrations, collect_preferences, source_policy
 from goodhart.experiments.reward_learning.training import measure_policy
-from goodhart.experiments.sweep import ExperimentSpec, QuickSpec, Run, seed_list, training_jobs
+from goodhart.experiments.sweep import ExperimentSpec, QuickSpec, Run, seed_list, train_runs
 
 KIND = "overoptimization"
 
@@ -204,8 +203,6 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
                          source: str = "reproduction") -> tuple[Path, list[str], list[tuple[str, bool]]]:
     """Clone, collect, fit, train and measure (stages of jobs on the engine), then fit the
     curves and report; returns the report path, the failed runs and the checks."""
-    from goodhart.experiments.engine import LocalBackend
-
     started = time.time()
     seeds = seeds or seed_list(spec.quick.seeds if quick else spec.seeds)
     label_counts = (spec.quick.labels if quick and spec.quick.labels else spec.labels)
@@ -264,15 +261,8 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
             start = {"init": str(starts[seed])} if seed in starts else {}
             cfg = _run_config(base, {**overrides, **start}, rm, seed, f"{source} ({condition}, seed {seed})")
             runs.append(Run(condition, seed, cfg, out / "runs" / condition / f"seed{seed}", extra={"labels": n, "kl_coef": kl_coef}))
-    jobs = training_jobs(runs, out)
-    run_jobs(jobs, manifest, backend, title="train", max_attempts=2, retry_failed=retry_failed)
-    for run, job in zip(runs, jobs):
-        run.status, run.error, run.attempts = job.status, job.error, job.attempts
+    failed = [run.id for run in train_runs(runs, out, manifest, backend, retry_failed=retry_failed)]
     timings["train"] = time.time() - t0
-    failed = [r.id for r in runs if r.status != "done"]
-    for run in runs:
-        if run.status != "done":
-            print(f"run {run.id} failed after {run.attempts} attempt(s): {run.error}", file=sys.stderr)
 
     # 4. analysis
     record = analyse(runs, plan, models)

@@ -18,10 +18,10 @@ from goodhart.experiments.columns import fmt, number
 from goodhart.experiments.curves import STATISTICS, TRAINING
 from goodhart.experiments.metrics import recovery
 from goodhart.experiments.report import summary, write_report
-from goodhart.experiments.engine import JobsFailed, Manifest, make_backend, run_jobs
+from goodhart.experiments.engine import JobsFailed, Manifest, make_backend
 from goodhart.experiments.engine.checks import CheckResult, print_checks
 from goodhart.experiments.overoptimization import load_overoptimization_spec, run_overoptimization
-from goodhart.experiments.sweep import Check, Run, SweepSpec, expand, load_spec, reproduction_path, training_jobs
+from goodhart.experiments.sweep import Check, Run, SweepSpec, expand, load_spec, reproduction_path, train_runs
 
 
 OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
@@ -154,14 +154,8 @@ def run_sweep(
     check_evaluation(spec, runs[0].config, source)
     executor = make_backend(backend, workers, address)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = training_jobs(runs, out)
-    run_jobs(jobs, Manifest(out), executor, title="train", max_attempts=max_attempts, retry_failed=retry_failed)
-    for run, job in zip(runs, jobs):
-        run.status, run.error, run.attempts = job.status, job.error, job.attempts
+    failed = train_runs(runs, out, Manifest(out), executor, max_attempts=max_attempts, retry_failed=retry_failed)
     trained_for = time.time() - started
-    failed = [r for r in runs if r.status != "done"]
-    for run in failed:
-        print(f"run {run.id} failed after {run.attempts} attempt(s): {run.error}", file=sys.stderr)
     episodes = (spec.quick.episodes if quick else None) or spec.evaluate.episodes
     subjects: list[Subject] = []
     conditions: dict[str, list] = {}

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -50,7 +51,7 @@ from pydantic import Field
 
 from goodhart.agents.files import write_atomic
 from goodhart.experiments.config import CONFIG_DIR, ConfigError, LevelSets, RunConfig, Strict, apply_override, continued, dump, read_yaml, validate, validated
-from goodhart.experiments.engine import Job
+from goodhart.experiments.engine import Backend, Job, Manifest, run_jobs
 from goodhart.experiments.train import TrainSpec, train_stage
 
 REPRODUCTIONS_DIR = Path(__file__).parent / "reproductions"
@@ -319,3 +320,16 @@ def training_jobs(runs: list[Run], out: Path) -> list[Job]:
             meta={"condition": run.condition, "seed": run.seed, "folder": str(run.folder)},
         ))
     return jobs
+
+
+def train_runs(runs: list[Run], out: Path, manifest: Manifest, backend: Backend, *, max_attempts: int = 2, retry_failed: bool = False) -> list[Run]:
+    """The training stage of every kind that trains runs: each run's job on the engine, its
+    status copied back to the run; the runs that failed, each reported on stderr."""
+    jobs = training_jobs(runs, out)
+    run_jobs(jobs, manifest, backend, title="train", max_attempts=max_attempts, retry_failed=retry_failed)
+    for run, job in zip(runs, jobs):
+        run.status, run.error, run.attempts = job.status, job.error, job.attempts
+    failed = [run for run in runs if run.status != "done"]
+    for run in failed:
+        print(f"run {run.id} failed after {run.attempts} attempt(s): {run.error}", file=sys.stderr)
+    return failed

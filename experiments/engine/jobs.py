@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +37,6 @@ class Progress:
         self._logged_tenth = -1
 
     def __call__(self, done: int) -> None:
-        import time
-
         now = time.monotonic()
         if now - self._written >= 1.0:
             write_atomic(self.path, lambda tmp: tmp.write_text(str(int(done))))
