@@ -12,15 +12,12 @@ levels of                   level seeds                          used by
 training                    ``s + i``                            a run seeded ``s`` (0-4 in the reproductions)
                                                                  trains copy ``i < n_envs`` on level seed ``s + i``
 periodic evaluation         ``EVAL_LEVEL_SEED + i``              evaluation during training (``eval.level_seed``),
-                            (1,000,000)                          ``goodhart evaluate``'s default, the reproductions
-                                                                 that set no ``level_seed``, sweeps, heatmaps, the
+                            (1,000,000)                          ``goodhart evaluate``'s default, heatmaps, the
                                                                  shipped policies' summaries, and the RLHF
                                                                  experiment's measurements
-held-out evaluation         ``HELD_OUT_LEVEL_SEED + i``          ``evaluate.level_seed`` of the reproductions that
-                            (2,000,000)                          set one: levels no run trains or evaluates on
-                                                                 while training (YAML cannot import this: the
-                                                                 files write 2000000, tests/test_evaluation.py
-                                                                 checks that they equal it)
+held-out evaluation         ``HELD_OUT_LEVEL_SEED + i``          the evaluation of sweeps and reproductions
+                            (2,000,000)                          (``evaluate.level_seed``'s default): levels no run
+                                                                 trains or evaluates on while training
 RLHF evaluation states      ``RLHF_STATE_LEVEL_SEED``            the fixed states on which KL to the initial policy
                             ``+ SOURCE_SEED_STRIDE * k + i``     is measured (source ``k``); see below
                             (2,000,000)

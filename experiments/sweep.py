@@ -52,6 +52,7 @@ from pydantic import Field
 from goodhart.agents.files import write_atomic
 from goodhart.experiments.config import CONFIG_DIR, ConfigError, LevelSets, RunConfig, Strict, apply_override, continued, dump, read_yaml, validate, validated
 from goodhart.experiments.engine import Backend, Job, Manifest, run_jobs
+from goodhart.experiments.seeds import HELD_OUT_LEVEL_SEED
 from goodhart.experiments.train import TrainSpec, train_stage
 
 REPRODUCTIONS_DIR = Path(__file__).parent / "reproductions"
@@ -59,8 +60,11 @@ REPRODUCTIONS_DIR = Path(__file__).parent / "reproductions"
 
 class EvalSpec(LevelSets):
     """The evaluation after a sweep: its level sets, episodes per distribution, and the
-    reference policies evaluated beside the trained ones."""
+    reference policies evaluated beside the trained ones. Its levels default to the held-out
+    set (no run trains or evaluates on them while training), so a result is never measured on
+    levels its model was selected on."""
 
+    level_seed: int = Field(HELD_OUT_LEVEL_SEED, ge=0)
     episodes: int = Field(200, ge=1)
     references: list[str] = Field(default_factory=lambda: ["random"])
 

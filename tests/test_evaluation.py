@@ -154,18 +154,16 @@ def test_sweep_files_report_errors_as_run_configs_do(tmp_path, content, expected
 
 def test_evaluation_defaults_are_written_once():
     """The evaluation level set and distributions of runs, sweeps and the evaluator agree."""
-    assert EvalConfig().level_seed == EvalSpec().level_seed == EVAL_LEVEL_SEED == inspect.signature(evaluate).parameters["level_seed"].default
+    assert EvalConfig().level_seed == EVAL_LEVEL_SEED == inspect.signature(evaluate).parameters["level_seed"].default
     assert EvalConfig().distributions == EvalSpec().distributions == list(DISTRIBUTIONS)
 
 
 def test_reproductions_evaluate_on_the_held_out_levels():
-    """YAML cannot import :data:`HELD_OUT_LEVEL_SEED`, so the reproductions write its value:
-    each that sets ``evaluate.level_seed`` sets that one (the others evaluate on the periodic
-    evaluation levels, the default)."""
+    """A sweep's evaluation defaults to the held-out levels, and no reproduction sets another."""
+    assert EvalSpec().level_seed == HELD_OUT_LEVEL_SEED != EVAL_LEVEL_SEED
     folder = Path(__file__).parents[1] / "experiments" / "reproductions"
     seeds = {path.name: (yaml.safe_load(path.read_text()).get("evaluate") or {}).get("level_seed") for path in folder.glob("*.yaml")}
-    assert any(seed is not None for seed in seeds.values())
-    assert {name: seed for name, seed in seeds.items() if seed not in (None, HELD_OUT_LEVEL_SEED)} == {}
+    assert {name: seed for name, seed in seeds.items() if seed is not None} == {}
 
 
 def test_a_check_can_compare_a_policy_across_distributions():
