@@ -163,7 +163,7 @@ def run_sweep(
         if run.status == "done":
             conditions.setdefault(run.condition, []).append(run)
     for condition, done in conditions.items():
-        subjects.append(trained_subject(condition, [r.folder for r in done], spec.evaluate.deterministic))
+        subjects.append(trained_subject(condition, [r.folder.absolute() for r in done], spec.evaluate.deterministic))
     if not subjects:
         raise JobsFailed(f"no run of {spec.name} finished ({len(failed)} failed; see {out / 'manifest.json'}); "
                          "fix the cause, then re-run with --retry-failed")

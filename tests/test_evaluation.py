@@ -108,13 +108,16 @@ def test_evaluate_command_rejects_bad_input(tmp_path):
     assert result.exit_code != 0 and "no/such/run" in result.output
 
 
-def test_a_reproduction_runs_end_to_end_at_a_tiny_budget(tmp_path):
-    """The pipeline, not the science: train, evaluate, check, report."""
+def test_a_reproduction_runs_end_to_end_at_a_tiny_budget(tmp_path, monkeypatch):
+    """The pipeline, not the science: train, evaluate, check, report. The output folder is
+    given relative to the working directory, as the command's default is; the record's run
+    paths are relative to the output folder all the same."""
     spec = load_spec(reproduction_path("maze-misgeneralization"))
     spec.quick.set = {"total_timesteps": 256, "n_envs": 4, "ppo.n_steps": 64, "ppo.batch_size": 64, "ppo.n_epochs": 1, "eval.freq": 0}
     spec.quick.episodes = 16
     spec.quick.seeds = 1
-    report, failed, checks = run_sweep(spec, tmp_path, quick=True, workers=1)
+    monkeypatch.chdir(tmp_path.parent)
+    report, failed, checks = run_sweep(spec, Path(tmp_path.name), quick=True, workers=1)
     assert failed == [] and report.exists()
     record = read_results(tmp_path)
     assert set(record["policies"]) == {"ppo", "random", "oracle-goal", "oracle-cue"}
