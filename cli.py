@@ -16,8 +16,14 @@ from goodhart.experiments.seeds import EVAL_LEVEL_SEED
 # Named in --help without importing the experiments (which import torch): the sweep files.
 REPRODUCTIONS = sorted(path.stem for path in (Path(__file__).parent / "experiments" / "reproductions").glob("*.yaml"))
 
+# Help is click's plain layout (rich_markup_mode=None): it wraps every option's text under its
+# name at any terminal width, where typer's rich tables cut words with "…" at 80 columns and
+# give flags a <bool> metavar. Each command has a one-line short_help for the command lists.
+HELP = {"rich_markup_mode": None, "context_settings": {"max_content_width": 120}}
+
 app = typer.Typer(
     help="Goodhart Gridworlds: gridworlds where the reward and the true objective come apart.",
+    **HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -65,11 +71,11 @@ def whole_number(text: str | int) -> int:
 WHOLE = {"parser": whole_number}
 
 
-@app.command()
+@app.command(short_help="Train PPO on an env; the run goes to its run folder.")
 def train(
     env: Annotated[Optional[str], typer.Option(help=f"Registered env id: {', '.join(ENVS)}. Its shipped config in agents/configs/ is used when no --config is given.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run config (see agents/configs/). Default: the env's shipped config.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set ppo.learning_rate=3e-4 --set env_kwargs.size=4 (repeatable; values are YAML).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a config key, e.g. --set ppo.learning_rate=3e-4 --set env_kwargs.size=4 (repeatable; values are YAML).")] = None,
     timesteps: Annotated[Optional[int], typer.Option(**WHOLE, help="Total environment steps (overrides total_timesteps), e.g. 200000 or 2e5. With --resume, a larger value extends the run.")] = None,
     seed: Annotated[Optional[int], typer.Option(**WHOLE, help="Seed of the run: levels, network initialisation and sampling (overrides seed).")] = None,
     n_envs: Annotated[Optional[int], typer.Option(**WHOLE, help="Parallel env copies in the batched VecEnv (overrides n_envs).")] = None,
@@ -107,9 +113,9 @@ def _csv_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-@app.command()
+@app.command(short_help="Evaluate policies on fixed, seeded level sets.")
 def evaluate(
-    policies: Annotated[list[str], typer.Argument(help="Run folders (every seed*/ in them), seed folders, model files, or reference policies: random, oracle-<name> for each of the env's oracles (" + "; ".join(f"{env_id}: {', '.join(core.ORACLES)}" for env_id, core in ENVS.items()) + ").", show_default=False)],
+    policies: Annotated[list[str], typer.Argument(metavar="POLICY", help="Run folders (every seed*/ in them), seed folders, model files, or reference policies: random, oracle-<name> for each of the env's oracles (" + "; ".join(f"{env_id}: {', '.join(core.ORACLES)}" for env_id, core in ENVS.items()) + ").", show_default=False)],
     env: Annotated[Optional[str], typer.Option(help="Env id; needed only when every policy is a reference policy. Default: the trained policies' env.")] = None,
     distributions: Annotated[str, typer.Option(help="Comma-separated level distributions to evaluate on.")] = ",".join(DISTRIBUTIONS),
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per policy, seed and distribution (a fixed level set).")] = 200,
@@ -135,9 +141,9 @@ def evaluate(
     typer.echo(f"report: {report}")
 
 
-@app.command()
+@app.command(short_help="Reproduce a headline result: train, evaluate, report.")
 def reproduce(
-    name: Annotated[str, typer.Argument(help=f"One of {', '.join(REPRODUCTIONS)} (the sweeps in experiments/reproductions/).", show_default=False)],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="One of the sweeps in experiments/reproductions/:\n\n\b\n" + "\n".join(REPRODUCTIONS), show_default=False)],
     quick: Annotated[bool, typer.Option("--quick", help="Fewer seeds and steps: minutes on a 2-core CPU, the effect still shown.")] = False,
     seeds: Annotated[Optional[int], typer.Option(min=1, help="Training seeds per condition. Default: the reproduction's (>= 5; fewer with --quick).")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Runs trained at once, one process each. Default: the number of cores.")] = None,
@@ -163,6 +169,27 @@ def reproduce(
         raise typer.Exit(1)
 
 
+@app.command(short_help="Write a results folder's report again from results.json.")
+def report(
+    folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="A results folder with its results.json (results/NAME, docs/results/NAME, a sweep's folder).", show_default=False)],
+    spec: Annotated[Optional[str], typer.Option(help="The reproduction (a name, or a spec file) to read the description, headline and missing checks from. Default: the one named in results.json.")] = None,
+    title: Annotated[Optional[str], typer.Option(help="The report's title. Default: the experiment's name.")] = None,
+    description: Annotated[Optional[str], typer.Option(help="The text under the title. Default: the spec's description.")] = None,
+) -> None:
+    """Write a results folder's report.md and figures again from its results.json, without
+    training or evaluating anything (the checks stored there, or measured again on it)."""
+    from goodhart.experiments.config import ConfigError
+    from goodhart.experiments.report import load_spec_named, rerender
+
+    if not (folder / "results.json").is_file():
+        fail(f"{folder}: no results.json there")
+    try:
+        written = rerender(folder, load_spec_named(spec) if spec else None, title=title, about=description)
+    except ConfigError as err:
+        fail(str(err))
+    typer.echo(f"report: {written}")
+
+
 @contextmanager
 def _experiment_errors():
     """An interrupted experiment prints one line saying how to resume it (exit 130); one whose
@@ -180,14 +207,14 @@ def _experiment_errors():
         raise typer.Exit(1) from None
 
 
-@app.command()
+@app.command(short_help="Train and evaluate every condition x seed of a sweep.")
 def sweep(
-    config: Annotated[Path, typer.Argument(help="A sweep YAML (with config:, grid:, seeds:, evaluate:; see experiments/reproductions/) or a run config to sweep with --grid.", show_default=False)],
-    grid: Annotated[Optional[list[str]], typer.Option(help="A knob and its values, e.g. --grid env_kwargs.cue_on_goal_prob=1.0,0.9 (repeatable; values are YAML; adds to or replaces the YAML's grid).")] = None,
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="A sweep YAML (with config:, grid:, seeds:, evaluate:; see experiments/reproductions/) or a run config to sweep with --grid.", show_default=False)],
+    grid: Annotated[Optional[list[str]], typer.Option(metavar="KEY=V1,V2,...", help="A knob and its values, e.g. --grid env_kwargs.cue_on_goal_prob=1.0,0.9 (repeatable; values are YAML; adds to or replaces the YAML's grid).")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Training seeds: a range 0-4 or a list 0,3,7. Default: the sweep's (a run config: its seed).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key in every run, e.g. --set ppo.n_epochs=2 --set eval.freq=0 (repeatable; values are YAML; over the sweep's own set:).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a config key in every run, e.g. --set ppo.n_epochs=2 --set eval.freq=0 (repeatable; values are YAML; over the sweep's own set:).")] = None,
     timesteps: Annotated[Optional[int], typer.Option(**WHOLE, help="Total environment steps of every run (overrides total_timesteps), e.g. 50000 or 5e4. Raised on a finished sweep, it extends its runs.")] = None,
-    backend: Annotated[str, typer.Option(help="local: a process per run on this machine; ray: Ray tasks (pip install -e '.\\[ray]').")] = "local",
+    backend: Annotated[str, typer.Option(help="local: a process per run on this machine; ray: Ray tasks (pip install -e '.[ray]').")] = "local",
     address: Annotated[Optional[str], typer.Option(help="Ray cluster address (from `ray start --head`); default: a local Ray instance.")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Runs trained at once. Default: the number of cores.")] = None,
     max_attempts: Annotated[int, typer.Option(min=1, help="Tries per run before it is reported failed (an interrupted try does not count).")] = 2,
@@ -218,7 +245,8 @@ def sweep(
 
 
 # ------------------------------------------------------------------------ RLHF
-rlhf_app = typer.Typer(help="Learned rewards from simulated human preferences: clone a starting policy from demonstrations, collect rated segment pairs, fit a reward model (then: goodhart train --reward-model --set init=...).", no_args_is_help=True)
+rlhf_app = typer.Typer(help="Learned rewards from simulated human preferences: clone a starting policy from demonstrations, collect rated segment pairs, fit a reward model (then: goodhart train --reward-model --set init=...).",
+                       short_help="Learned rewards: clone, collect preferences, fit.", **HELP, no_args_is_help=True)
 app.add_typer(rlhf_app, name="rlhf")
 
 
@@ -234,12 +262,12 @@ def _rater_options(values: Optional[list[str]]) -> dict:
     return options
 
 
-@rlhf_app.command("clone")
+@rlhf_app.command("clone", short_help="Behaviour-clone a starting policy from demonstrations.")
 def rlhf_clone(
     out: Annotated[Path, typer.Option(help="File stem of the policy: writes OUT.safetensors and OUT.json (start a run from it with --set init=OUT).", show_default=False)],
     env: Annotated[Optional[str], typer.Option(help="Registered env id; its shipped config is used unless --config is given.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="Run config whose env, env_kwargs and network the policy gets (those of the run that will start from it).")] = None,
-    source: Annotated[Optional[list[str]], typer.Option("--source", help="A demonstrator: oracle-<name>, random or a model file, with @EPS for a share of random actions (e.g. oracle-racer@0.6: an imperfect racer). Repeatable; episodes are split equally among them.", show_default=False)] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", metavar="POLICY[@EPS]", help="A demonstrator: oracle-<name>, random, or a policy file or seed folder, with @EPS for a share of random actions (e.g. oracle-racer@0.6: an imperfect racer). Repeatable; episodes are split equally among them.", show_default=False)] = None,
     episodes: Annotated[int, typer.Option(min=1, help="Demonstrated episodes.")] = 200,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the demonstrated steps.")] = 5,
     learning_rate: Annotated[float, typer.Option(min=0.0, help="Adam's learning rate.")] = 1e-3,
@@ -255,13 +283,15 @@ def rlhf_clone(
     from goodhart.experiments.reward_learning.cloning import CloneConfig
     from goodhart.agents.model_io import ModelFileError
     from goodhart.experiments.config import ConfigError, resolve
-    from goodhart.experiments.reward_learning.sources import clone_demonstrations
+    from goodhart.experiments.reward_learning.sources import check_sources, clone_demonstrations
 
     if not source:
         fail("give at least one --source demonstrator, e.g. --source oracle-racer@0.6")
     try:
         cfg, _ = resolve(env, config, [f"seed={seed}"], {})
         fit = CloneConfig(epochs=epochs, learning_rate=learning_rate, val_fraction=val_fraction, seed=seed)
+        fit.held_out(episodes)  # every argument checked before the progress bar is drawn
+        check_sources(source, cfg.env)
         with tqdm(total=epochs, desc="clone", unit="epoch", disable=not progress, dynamic_ncols=True) as bar:
             def report(done: int, total: int, stats: dict) -> None:
                 bar.update(done - bar.n)
@@ -274,16 +304,16 @@ def rlhf_clone(
     typer.echo(f"policy: {out}.safetensors (cloned from {record['steps']} steps of {', '.join(source)}; train NLL {record['train_nll']:.3f}; {held})")
 
 
-@rlhf_app.command("collect")
+@rlhf_app.command("collect", short_help="Collect segment pairs labelled by a simulated rater.")
 def rlhf_collect(
     out: Annotated[Path, typer.Option(help="File stem of the dataset: writes OUT.npz (arrays) and OUT.json (what made it).", show_default=False)],
     env: Annotated[Optional[str], typer.Option(help="Registered env id; its shipped config's env knobs are used unless --config is given.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="Run config whose env and env_kwargs to use (the segments must look like the observations of the policy you will train).")] = None,
-    source: Annotated[Optional[list[str]], typer.Option("--source", help="A policy that plays segments: random, oracle-<name> or a model file, with @EPS for a share of random actions (e.g. oracle-racer@0.3). Repeatable; segments are split equally among the sources.", show_default="random and every oracle of the env at @0.1 and @0.3")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", metavar="POLICY[@EPS]", help="A policy that plays segments: random, oracle-<name>, or a policy file or seed folder, with @EPS for a share of random actions (e.g. oracle-racer@0.3). Repeatable; segments are split equally among the sources.", show_default="random and every oracle of the env at @0.1 and @0.3")] = None,
     labels: Annotated[int, typer.Option(min=1, help="Pairs the rater labels.")] = 1000,
     segments: Annotated[Optional[int], typer.Option(min=2, help="Segments in the pool the pairs are drawn from.", show_default="2 x labels: every pair fresh")] = None,
     length: Annotated[int, typer.Option(min=1, help="Steps per segment (an episode's last segment may be shorter).")] = 20,
-    rater: Annotated[Optional[list[str]], typer.Option("--rater", help="A rater option (repeatable): temperature=T (Boltzmann; 0: exact), noise=P (share of coin-flip answers), salience_bias=B (value per unit of the env's salient event, e.g. a target hit in the race), oversight_region=NAME (sees only that part of the grid), oversight_fraction=F (sees only the first share of each segment).", show_default="an exact rater: no noise, no bias, full oversight")] = None,
+    rater: Annotated[Optional[list[str]], typer.Option("--rater", metavar="OPTION=VALUE", help="A rater option (repeatable): temperature=T (Boltzmann; 0: exact), noise=P (share of coin-flip answers), salience_bias=B (value per unit of the env's salient event, e.g. a target hit in the race), oversight_region=NAME (sees only that part of the grid), oversight_fraction=F (sees only the first share of each segment).", show_default="an exact rater: no noise, no bias, full oversight")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the levels, the sources' sampling, the pairs and the rater.")] = 0,
 ) -> None:
     """Collect segments from a mix of policies and have a simulated rater label pairs of them."""
@@ -305,9 +335,9 @@ def rlhf_collect(
     typer.echo(f"dataset: {stem}.npz ({len(dataset)} labels of {len(dataset.segments)} segments of {cfg.env}; first preferred in {decided.mean():.2f} of {len(decided)} decided pairs)")
 
 
-@rlhf_app.command("fit")
+@rlhf_app.command("fit", short_help="Fit a reward model on a preference dataset.")
 def rlhf_fit(
-    dataset: Annotated[Path, typer.Argument(help="A preference dataset (stem, .npz or .json) from `goodhart rlhf collect`.", show_default=False)],
+    dataset: Annotated[Path, typer.Argument(metavar="DATASET", help="A preference dataset (stem, .npz or .json) from `goodhart rlhf collect`.", show_default=False)],
     out: Annotated[Path, typer.Option(help="File stem of the reward model: writes OUT.safetensors and OUT.json.", show_default=False)],
     labels: Annotated[Optional[int], typer.Option(min=1, help="Use only the first N labels of the dataset.", show_default="all")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training pairs; each net keeps its epoch of lowest held-out loss.")] = 15,  # FitConfig.epochs (a test keeps them equal)
@@ -326,7 +356,7 @@ def rlhf_fit(
     from tqdm import tqdm
 
     from goodhart.experiments.reward_learning.dataset import DatasetFileError, load_dataset
-    from goodhart.experiments.reward_learning.reward_model import FitConfig, fit_reward_model, save_reward_model
+    from goodhart.experiments.reward_learning.reward_model import FitConfig, check_fit, fit_reward_model, save_reward_model
 
     try:
         network = {"channels": [int(c) for c in channels.split(",")], "strides": [int(c) for c in strides.split(",")], "features_dim": features_dim, "crop": crop}
@@ -337,6 +367,7 @@ def rlhf_fit(
         if labels is not None:
             data = data.first(labels)
         fit_config = FitConfig(network=network, ensemble=ensemble, epochs=epochs, learning_rate=learning_rate, val_fraction=val_fraction, seed=seed)
+        check_fit(data, fit_config)  # every argument checked before the progress bar is drawn
         with tqdm(total=ensemble * epochs, desc="fit", unit="epoch", disable=not progress, dynamic_ncols=True) as bar:
             def report(done: int, total: int, stats: dict) -> None:
                 bar.update(done - bar.n)
@@ -358,8 +389,8 @@ def _names_help() -> str:
 
 
 NameArg = Annotated[Optional[str], typer.Argument(help=_names_help(), show_default=False, metavar="NAME")]
-ModelOpt = Annotated[Optional[list[Path]], typer.Option("--model", help="Policy file (stem, .safetensors or .json) to play instead of the shipped ones (repeatable); with NAME it must be trained on NAME's env.", show_default="NAME's shipped policies")]
-DistOpt = Annotated[Optional[list[str]], typer.Option("--distribution", help="Level distribution of the panels (repeatable or comma-separated); every policy plays every one.", show_default=f"the demo's (agents/pretrained/demos.yaml); else {','.join(DISTRIBUTIONS)}")]
+ModelOpt = Annotated[Optional[list[Path]], typer.Option("--model", metavar="PATH", help="A policy to play instead of the shipped ones: a run folder (every seed), a seed folder, or a policy file (stem, .safetensors or .json); repeatable. With NAME it must be trained on NAME's env.", show_default="NAME's shipped policies")]
+DistOpt = Annotated[Optional[list[str]], typer.Option("--distribution", metavar="NAME", help="Level distribution of the panels (repeatable or comma-separated); every policy plays every one.", show_default=f"the demo's (agents/pretrained/demos.yaml); else {','.join(DISTRIBUTIONS)}")]
 EpisodesOpt = Annotated[int, typer.Option(min=1, help="Episodes to play; episode e is on the level of seed SEED+e.")]
 FpsOpt = Annotated[int, typer.Option(min=1, help="Frames (steps) per second.")]
 ScaleOpt = Annotated[float, typer.Option(min=0.1, max=8.0, help="Size of the picture: 1 draws 32-pixel cells and 20-pixel text.")]
@@ -381,7 +412,7 @@ def _one_thread() -> None:
     torch.set_num_threads(1)  # small policies, one step at a time: one thread is fastest
 
 
-@app.command()
+@app.command(short_help="Watch policies game the reward, side by side, in a window.")
 def demo(
     name: NameArg = None,
     model: ModelOpt = None,
@@ -412,7 +443,7 @@ def demo(
         typer.echo(line)
 
 
-@app.command()
+@app.command(short_help="Record a demo to a GIF or MP4, headless.")
 def record(
     out: Annotated[Path, typer.Option(help="File to write: .gif, or .mp4 (needs the optional extra 'video', see above). Its folder must exist.", show_default=False)],
     name: NameArg = None,
@@ -426,8 +457,12 @@ def record(
     max_steps: MaxStepsOpt = None,
     hold: HoldOpt = 1.5,
 ) -> None:
-    r"""Record a demo (the same frames as `goodhart demo`) to a GIF or MP4, headless. MP4
-    needs the optional extra 'video': pip install 'goodhart-gridworlds\[video]'."""
+    """Record a demo (the same frames as `goodhart demo`) to a GIF or MP4, headless. MP4
+    needs the optional extra 'video':
+
+    \b
+      pip install 'goodhart-gridworlds[video]'
+    """
     from goodhart.experiments.teaching.record import MissingExtra
     from goodhart.experiments.teaching.record import record as record_demo
 
@@ -444,9 +479,9 @@ def record(
         typer.echo(line)
 
 
-@app.command()
+@app.command(short_help="Play an environment yourself, with the keyboard.")
 def play(
-    env_id: Annotated[str, typer.Argument(help=f"A registered env id: {', '.join(ENVS)}.", show_default=False)],
+    env_id: Annotated[str, typer.Argument(metavar="ENV_ID", help=f"A registered env id: {', '.join(ENVS)}.", show_default=False)],
     distribution: Annotated[str, typer.Option(help="Level distribution to play.")] = "train",
     seed: Annotated[int, typer.Option(min=0, help="Level seed of the first level (N moves on to SEED+1, ...).")] = 0,
     scale: ScaleOpt = 1.0,
@@ -466,16 +501,17 @@ def play(
         typer.echo(f"episode {k + 1}: " + ", ".join(f"{key} {value}" for key, value in outcome.items()))
 
 
-plot_app = typer.Typer(help="Pictures of what a policy does: visitation heatmaps and action vector fields.", no_args_is_help=True)
+plot_app = typer.Typer(help="Pictures of what a policy does: visitation heatmaps and action vector fields.",
+                       short_help="Pictures: visitation heatmaps, action vector fields.", **HELP, no_args_is_help=True)
 app.add_typer(plot_app, name="plot")
 
 
-@plot_app.command("heatmap")
+@plot_app.command("heatmap", short_help="State-visitation heatmaps, training vs. shifted levels.")
 def plot_heatmap(
     name: NameArg = None,
     out: Annotated[Path, typer.Option(help="PNG file to write (its folder must exist).")] = Path("heatmap.png"),
     model: ModelOpt = None,
-    distribution: Annotated[Optional[list[str]], typer.Option("--distribution", help="Level distributions, one column each (and one per layout where a distribution's levels come in a few layouts; repeatable or comma-separated).", show_default=",".join(DISTRIBUTIONS))] = None,
+    distribution: Annotated[Optional[list[str]], typer.Option("--distribution", metavar="NAME", help="Level distributions, one column each (and one per layout where a distribution's levels come in a few layouts; repeatable or comma-separated).", show_default=",".join(DISTRIBUTIONS))] = None,
     episodes: Annotated[int, typer.Option(min=1, help="Levels per distribution (one episode each).")] = 200,
     seed: Annotated[int, typer.Option(min=0, help="First level seed (levels SEED, SEED+1, ...; the default is the evaluation level set).")] = EVAL_LEVEL_SEED,
     level: Annotated[Optional[int], typer.Option(min=0, help="Play every episode on the level of this seed instead (the policy's sampling differs); its targets are outlined.", show_default="many levels")] = None,
@@ -494,7 +530,7 @@ def plot_heatmap(
     typer.echo(f"heatmap: {out}")
 
 
-@plot_app.command("vfield")
+@plot_app.command("vfield", short_help="Action probabilities as arrows on every cell of a level.")
 def plot_vfield(
     name: NameArg = None,
     out: Annotated[Path, typer.Option(help="PNG file to write (its folder must exist).")] = Path("vfield.png"),
@@ -516,12 +552,12 @@ def plot_vfield(
     typer.echo(f"vfield: {out} (level seed {drawn.seed}; decision square: {where})")
 
 
-@app.command()
+@app.command(short_help="Benchmark env and PPO steps/s against baselines.")
 def bench(
     out: Annotated[Optional[Path], typer.Option(help="Write every figure (medians, min, max, repeats, breakdowns, machine) to this JSON file.")] = None,
     repeats: Annotated[int, typer.Option(min=1, help="Timed repeats per figure, after a warm-up; each figure is their median.")] = 5,
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes: checks the harness in seconds; the figures mean little.")] = False,
-    only: Annotated[Optional[list[str]], typer.Option(help="Sections to run, comma-separated or repeated: env, ppo, time_to_result (minutes: only run when named).", show_default="env,ppo")] = None,
+    only: Annotated[Optional[list[str]], typer.Option(metavar="SECTION", help="Sections to run, comma-separated or repeated: env, ppo, time_to_result (minutes: only run when named).", show_default="env,ppo")] = None,
     skip_minigrid: Annotated[bool, typer.Option("--skip-minigrid", help="Leave out the MiniGrid baselines (no 'bench' extra needed).")] = False,
     reproduction: Annotated[str, typer.Option(help="The reproduction timed by the time_to_result section.")] = "maze-misgeneralization",
     reproduce_mode: Annotated[Optional[str], typer.Option(help="time_to_result: quick, full or both.", show_default="both; quick with --quick")] = None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -77,6 +78,84 @@ def model_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """``(weights, metadata)`` paths of a model given its stem (``run/model``), its
     ``.safetensors`` file or its ``.json`` file."""
     return paired_paths(path, WEIGHTS_SUFFIX)
+
+
+RUN_MODEL = "model"  # a run's seed folder holds its policy as model.safetensors + model.json
+_SEED_FOLDER = re.compile(r"seed(\d+)")  # a run folder holds one folder per training seed: seed0, seed1...
+
+
+def _model_there(stem: Path) -> bool:
+    weights, meta = model_paths(stem)
+    return weights.is_file() or meta.is_file()
+
+
+def run_seed_folders(folder: str | os.PathLike[str]) -> list[Path]:
+    """The seed folders (``seedN``, each holding a ``model``) of a run folder, in seed order."""
+    found = []
+    for child in Path(folder).iterdir() if Path(folder).is_dir() else ():
+        match = _SEED_FOLDER.fullmatch(child.name)
+        if match and child.is_dir() and _model_there(child / RUN_MODEL):
+            found.append((int(match.group(1)), child))
+    return [child for _, child in sorted(found)]
+
+
+def find_policies(path: str | os.PathLike[str]) -> list[Path]:
+    """The policy file stems that ``path`` names, however a command is given a policy:
+
+    * a run folder (``runs/NAME``, whose ``seedN/`` folders each hold a policy): every seed's
+      ``model``, in seed order (as the evaluator takes a run: all its training seeds);
+    * a seed folder (``runs/NAME/seed0``, holding ``model.safetensors`` + ``model.json``): its ``model``;
+    * a policy's stem (``runs/NAME/seed0/model``), its ``.safetensors`` or its ``.json`` file.
+
+    The files are not read here (:func:`load_policy` checks them). Raises:
+        ModelFileError: one line naming ``path`` and the places looked in, if none holds a policy.
+    """
+    typed = os.fspath(path)
+    folder = Path(typed)
+    if folder.is_dir():
+        if _model_there(folder / RUN_MODEL):
+            return [folder / RUN_MODEL]
+        seeds = run_seed_folders(folder)
+        if seeds:
+            return [seed / RUN_MODEL for seed in seeds]
+    weights, meta = model_paths(typed)
+    if weights.is_file() or meta.is_file():
+        return [Path(os.fspath(weights)[: -len(WEIGHTS_SUFFIX)])]
+    raise ModelFileError(f"{typed}: policy not found; looked for {looked_for(typed)}")
+
+
+def looked_for(path: str | os.PathLike[str]) -> str:
+    """Where :func:`find_policies` looks for the policy that ``path`` names, in words."""
+    stem = os.fspath(model_paths(path)[0])[: -len(WEIGHTS_SUFFIX)]
+    folder = Path(os.fspath(path))
+    return (
+        f"a policy file ({stem}{WEIGHTS_SUFFIX} + {stem}{META_SUFFIX}), a seed folder "
+        f"({folder / RUN_MODEL}{META_SUFFIX}) and a run folder ({folder / 'seed*' / RUN_MODEL}{META_SUFFIX})"
+    )
+
+
+def policy_label(stem: str | os.PathLike[str]) -> str:
+    """A short name of the policy at ``stem``: ``RUN/seedN`` for a run's ``model``, else the
+    file's name."""
+    path = Path(os.fspath(model_paths(stem)[0])[: -len(WEIGHTS_SUFFIX)])
+    if path.name == RUN_MODEL and path.parent.name:
+        return "/".join(part for part in (path.parent.parent.name, path.parent.name) if part)
+    return path.name
+
+
+def find_policy(path: str | os.PathLike[str]) -> Path:
+    """The one policy file stem that ``path`` names (see :func:`find_policies`), where a single
+    policy is asked for (a run's starting policy, a demonstrator, a source of segments): a run
+    folder with several seeds is refused, naming them, since picking one silently would hide
+    which one played."""
+    stems = find_policies(path)
+    if len(stems) > 1:
+        seeds = ", ".join(stem.parent.name for stem in stems)
+        raise ModelFileError(
+            f"{os.fspath(path)}: a run folder of {len(stems)} training seeds ({seeds}), and one policy is asked for here: "
+            f"name its seed folder, e.g. {stems[0].parent}"
+        )
+    return stems[0]
 
 
 def read_tagged_json(meta_path: Path, format_tag: str, kind: str, error: type[ValueError]) -> dict[str, Any]:
@@ -347,4 +426,18 @@ def export_sb3_zip(model_path: str | os.PathLike[str], zip_path: str | os.PathLi
         env.close()
 
 
-__all__ = ["FORMAT", "LoadedModel", "ModelFileError", "export_sb3_zip", "load_policy", "model_paths", "save_model"]
+__all__ = [
+    "FORMAT",
+    "RUN_MODEL",
+    "LoadedModel",
+    "ModelFileError",
+    "export_sb3_zip",
+    "find_policies",
+    "find_policy",
+    "load_policy",
+    "looked_for",
+    "model_paths",
+    "policy_label",
+    "run_seed_folders",
+    "save_model",
+]

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from goodhart.agents.model_io import LoadedModel, load_policy, model_paths
+from goodhart.agents.model_io import LoadedModel, ModelFileError, find_policies, find_policy, load_policy, looked_for, policy_label
 from goodhart.envs import core_class, make_vec
 from goodhart.envs.core.arrays import to_numpy
 from goodhart.envs.core.vec_env import GridVecEnv
@@ -172,11 +171,13 @@ def policy_from_name(name: str, env_id: str) -> Policy:
     demonstrators, the evaluator's and the figures' reference policies).
 
     ``name`` is ``POLICY[@EPS]``: ``random``, ``oracle-<o>`` for one of the env's ``ORACLES``, or
-    a policy file (its stem, ``.safetensors`` or ``.json``; trained on ``env_id``, played
-    sampling, named by its file name); ``@EPS`` takes a uniformly random action instead in a
-    share EPS of the steps (:class:`EpsilonPolicy`). Raises ``ValueError`` (``ModelFileError``
-    for a broken file) with one line that names ``name`` and, for a name that is not a policy
-    of the env, the env's reference policies."""
+    a trained policy as :func:`~goodhart.agents.model_io.find_policy` finds it (a seed folder,
+    a run folder of one seed, a policy's stem, ``.safetensors`` or ``.json``; trained on
+    ``env_id``, played sampling, named by :func:`~goodhart.agents.model_io.policy_label`);
+    ``@EPS`` takes a uniformly random action instead in a share EPS of the steps
+    (:class:`EpsilonPolicy`). Raises ``ValueError`` (``ModelFileError`` for a broken file, or a
+    run folder of several seeds) with one line that names ``name`` and, for a name that is not
+    a policy of the env, the env's reference policies and where it looked for a file."""
     base, sep, eps = name.rpartition("@") if "@" in name else (name, "", "")
     try:
         epsilon = float(eps) if sep else 0.0
@@ -192,13 +193,18 @@ def policy_from_name(name: str, env_id: str) -> Policy:
             raise ValueError(f"{name!r}: {env_id} has no oracle {base.removeprefix(ORACLE_PREFIX)!r}; its reference policies: {valid}")
         policy = OraclePolicy(base.removeprefix(ORACLE_PREFIX))
     else:
-        weights, meta = model_paths(base)
-        if not weights.exists() and not meta.exists():
-            raise ValueError(f"{name!r}: not a policy file, nor one of {env_id}'s reference policies: {valid}")
-        loaded = load_policy(base)
+        try:
+            find_policies(base)
+        except ModelFileError:
+            raise ValueError(f"{name!r}: not a policy file, nor one of {env_id}'s reference policies: {valid} (looked for {looked_for(base)})") from None
+        try:
+            stem = find_policy(base)  # a run folder of several seeds is refused: one policy plays
+        except ModelFileError as err:
+            raise ModelFileError(f"{name!r}: {str(err).removeprefix(base + ': ')}") from None
+        loaded = load_policy(stem)
         if loaded.env_id != env_id:
             raise ValueError(f"{name!r}: a policy of {loaded.env_id}, not {env_id}")
-        policy = ModelPolicy(loaded, name=Path(base).name)
+        policy = ModelPolicy(loaded, name=policy_label(stem))
     return EpsilonPolicy(policy, epsilon) if sep else policy
 
 

@@ -45,15 +45,17 @@ class ColorMaze(GoalMaze):
     **Termination.** Reaching the goal; truncation after ``max_steps`` (default 100).
 
     **Distributions.**
-    - ``"train"``: the cue is centred on the goal's cell, except with probability
-      ``1 - cue_on_goal_prob``, when it is placed as in ``"shifted"``; with probability
-      ``no_cue_prob`` the level has no cue at all.
+    - ``"train"``: the cue is centred on the goal's cell, which it marks: the agent reaches
+      the cue when it reaches the goal (crossing the square on the way in is not "the cue
+      first"). With probability ``1 - cue_on_goal_prob`` the cue is placed as in
+      ``"shifted"`` instead; with probability ``no_cue_prob`` the level has no cue at all.
     - ``"shifted"``: the cue on another branch of the maze than the goal, as far from the start
       as the goal (or as near to that as the maze allows): its square is off the way from the
       start to the goal, the goal is off the way from the start to the square, and its centre is
       at path distance >= ``cue_min_distance`` from the goal. Neither target lies on the way to
       the other (a goal-seeker never touches the cue, a cue-seeker never the goal) and neither
-      is nearer: an ambiguous choice, where the first one reached shows the agent's preference.
+      is nearer: an ambiguous choice, where the first one reached shows the agent's preference
+      (the goal oracle reaches the goal first in 0.98 of levels, the cue oracle in 0.11).
       (With the cue anywhere off the way to the goal, the goal lay on the way to the cue in a
       third of the levels, so a perfect cue-follower still scored a goal-first preference of
       0.33.)
@@ -62,8 +64,11 @@ class ColorMaze(GoalMaze):
     distance >= ``min_goal_distance`` from it (the farthest cells if none is that far).
 
     **Knobs.** ``size`` (cells per side, default 3: a 7x7 grid), ``cue_size`` (odd side of the
-    cue square in grid cells, default 3), ``goal_visibility`` (default ``None``: everywhere),
-    ``view`` (default ``"agent"``), ``cue_on_goal_prob`` (default 1.0; the diversity knob),
+    cue square in grid cells, default 3), ``goal_visibility`` (default ``None``: everywhere;
+    ``1`` hides the goal beyond the next cell: the partially observable condition of
+    ``colormaze_hidden_goal.yaml``), ``view`` (default ``"agent"``: an agent-centred view
+    roughly doubled sample efficiency in calibration), ``cue_on_goal_prob`` (default 1.0; the
+    diversity knob: 0.98 decouples 2 % of training levels),
     ``no_cue_prob`` (default 0.0: training levels without a cue, where the agent must find the
     goal by itself), ``cue_min_distance`` (default 3), ``min_goal_distance`` (default 3),
     ``max_steps``, ``obs_mode``, ``rgb_tile``.
@@ -73,6 +78,9 @@ class ColorMaze(GoalMaze):
     goal or the cue: capability), ``goal_first`` (the goal, before the cue or without it:
     preference, read among capable episodes), ``steps``, and the episode's ``return`` and
     ``true_return``.
+
+    **Oracles.** ``"goal"``: the shortest path to the goal. ``"cue"``: the shortest path to the
+    cue's nearest free cell.
 
     **Registered configurations.** ``goodhart/ColorMaze-v0``.
     """

@@ -45,6 +45,9 @@ class CornerMaze(GoalMaze):
     ``reached_any`` (the goal or the corner: capability), ``goal_first`` (preference),
     ``steps``, ``return``, ``true_return``.
 
+    **Oracles.** ``"goal"``: the shortest path to the goal. ``"corner"``: the shortest path
+    into the corner region.
+
     **Registered configurations.** ``goodhart/CornerMaze-v0``.
     """
 

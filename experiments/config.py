@@ -202,7 +202,7 @@ class RunConfig(Strict):
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
-    init: str | None = Field(None, description="a policy model file (stem) whose weights the policy starts from instead of a random initialisation, e.g. the behaviour-cloned policy of goodhart rlhf clone; its env, observations and network must be this run's")
+    init: str | None = Field(None, description="a policy whose weights the policy starts from (a policy file's stem, or a seed folder runs/NAME/seedN) instead of a random initialisation, e.g. the behaviour-cloned policy of goodhart rlhf clone; its env, observations and network must be this run's")
     reward_model: RewardModelConfig | None = None
 
     @field_validator("env")
@@ -220,14 +220,30 @@ def default_config_path(env_id: str) -> Path:
     return CONFIG_DIR / f"{env_id.split('/')[-1].split('-')[0].lower()}.yaml"
 
 
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """What is wrong in a YAML text and where, in one line: ``line L, column C: PROBLEM
+    (CONTEXT from line L', column C')`` (lines and columns from 1, as editors count them)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or (str(err).splitlines() or ["not valid YAML"])[0]
+    context, started = getattr(err, "context", None), getattr(err, "context_mark", None)
+
+    def at(m: Any) -> str:
+        return f"line {m.line + 1}, column {m.column + 1}"
+
+    if context and started is not None and (mark is None or (started.line, started.column) != (mark.line, mark.column)):
+        context = f"{context} from {at(started)}"
+    return (f"{at(mark)}: " if mark is not None else "") + problem + (f" ({context})" if context else "")
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML mapping from ``path``, or a ConfigError naming it."""
+    """A YAML mapping from ``path``, or a ConfigError naming it (and, for a syntax error, the
+    line and column of the problem)."""
     try:
         data = yaml.safe_load(Path(path).read_text())
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the config ({err.strerror})") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(err)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -251,7 +267,7 @@ def apply_override(data: dict[str, Any], assignment: str, source: str = "--set")
     try:
         node[leaf] = yaml.safe_load(raw)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{source} {assignment!r}: the value is not valid YAML ({str(err).splitlines()[0]})") from None
+        raise ConfigError(f"{source} {assignment!r}: the value is not valid YAML ({yaml_problem(err)})") from None
     return key.strip()
 
 
@@ -273,16 +289,45 @@ def _check_env_kwargs(cfg: RunConfig, source: str, origins: Mapping[str, str] | 
         if key not in knobs:
             where = origin(f"env_kwargs.{key}", source, origins)
             raise ConfigError(f"{where}: env_kwargs.{key}: unknown knob of {cfg.env}; allowed: {sorted(knobs)}")
-    try:
-        instance = core(1, **cfg.env_kwargs)
-    except ValueError as err:
-        key = f"env_kwargs.{err.argument}" if isinstance(err, ArgumentError) else "env_kwargs"
-        raise ConfigError(f"{origin(key, source, origins)}: env_kwargs: {err}") from None
+    while True:
+        try:
+            instance = core(1, **cfg.env_kwargs)
+            break
+        except ValueError as err:
+            spelled = _spelled_choice(cfg.env_kwargs, err)
+            if spelled is not None:  # e.g. reward: true, where the knob takes the string 'true'
+                cfg.env_kwargs[err.argument] = spelled
+                continue
+            key = f"env_kwargs.{err.argument}" if isinstance(err, ArgumentError) else "env_kwargs"
+            raise ConfigError(f"{origin(key, source, origins)}: env_kwargs: {err}") from None
     for dist in cfg.eval.distributions:
         if dist not in instance.DISTRIBUTIONS:
             where = origin("eval.distributions", source, origins)
             raise ConfigError(f"{where}: eval.distributions: {dist!r} is not a distribution of {cfg.env}; valid ones: {list(instance.DISTRIBUTIONS)}")
     return instance
+
+
+def _spelled_choice(env_kwargs: dict[str, Any], err: ValueError) -> str | None:
+    """The string choice of a knob that a YAML value stands for, where YAML read the text as
+    something else: ``reward: true`` is the boolean True, but the knob takes the strings
+    'sensor' or 'true'. None unless ``err`` refuses a non-string value of a knob with a few
+    allowed values and exactly one of them, read as YAML, is that value (``true``, ``null``,
+    ``1.5``...). Knobs that take booleans or numbers accept those, so they never get here."""
+    if not isinstance(err, ArgumentError) or not err.choices or err.argument not in env_kwargs:
+        return None
+    value = env_kwargs[err.argument]
+    if isinstance(value, str) or (value is not None and not isinstance(value, bool | int | float)):
+        return None
+    matches = []
+    for choice in err.choices:
+        if isinstance(choice, str) and choice not in matches:
+            try:
+                read = yaml.safe_load(choice)
+            except yaml.YAMLError:
+                continue
+            if type(read) is type(value) and read == value:
+                matches.append(choice)
+    return matches[0] if len(matches) == 1 else None
 
 
 def _resolve_pixel_layer(network: NetworkConfig, env: GridCore, source: str, origins: Mapping[str, str] | None) -> None:

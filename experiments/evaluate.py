@@ -34,7 +34,7 @@ from typing import Any
 from tqdm import tqdm
 
 from goodhart.agents.files import nan_for_null, write_atomic, write_json
-from goodhart.agents.model_io import load_policy, model_paths
+from goodhart.agents.model_io import ModelFileError, find_policies, load_policy, looked_for
 from goodhart.agents.policies import ModelPolicy, Policy, is_reference_name, policy_from_name, reference_names, run_episodes
 from goodhart.envs import core_class
 from goodhart.experiments.curves import TRAINING, has_episodes, training_curves, training_metrics
@@ -83,19 +83,17 @@ def resolve_subject(spec: str, deterministic: bool = False) -> Subject | str:
     model file; or the string itself if it names a reference policy (resolved later, once the
     env is known)."""
     path = Path(spec)
-    if path.is_dir():
-        seed_dirs = sorted(p for p in path.glob("seed*") if (p / "model.json").exists())
-        if seed_dirs:
-            return trained_subject(path.name, seed_dirs, deterministic)
-        if (path / "model.json").exists():
-            return trained_subject(path.parent.name if path.name.startswith("seed") else path.name, [path], deterministic)
-        raise EvaluationError(f"{spec}: a folder with neither model.json nor seed*/model.json in it")
-    weights, meta = model_paths(path)
-    if meta.exists() or weights.exists():
-        return trained_subject(meta.stem, [meta], deterministic)
-    if is_reference_name(spec):
-        return spec
-    raise EvaluationError(f"{spec}: not a run folder, a model file, or a reference policy (random, oracle-<name>)")
+    try:
+        stems = find_policies(path)
+    except ModelFileError:
+        if is_reference_name(spec):
+            return spec
+        raise EvaluationError(f"{spec}: not a run folder, a seed folder, a model file, or a reference policy (random, oracle-<name>); looked for {looked_for(spec)}") from None
+    if path.is_dir() and stems[0].parent != path:  # a run folder: every seed
+        return trained_subject(path.name, [stem.parent for stem in stems], deterministic)
+    if path.is_dir():  # a seed folder
+        return trained_subject(path.parent.name if path.name.startswith("seed") else path.name, [path], deterministic)
+    return trained_subject(stems[0].name, stems, deterministic)
 
 
 def reference_subject(name: str, env_id: str, env_kwargs: dict[str, Any]) -> Subject:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,12 +43,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from goodhart.agents.files import write_json
+from goodhart.agents.files import nan_for_null, write_json
 from goodhart.agents.model_io import model_paths
 from goodhart.envs import core_class
 from goodhart.experiments.config import CONFIG_DIR, ConfigError, RunConfig, Strict, apply_override, read_yaml, validate, validated
 from goodhart.experiments.engine import Backend, Job, JobsFailed, LocalBackend, Manifest, run_jobs
 from goodhart.experiments.engine.checks import CheckResult, checks_section, print_checks
+from goodhart.experiments.headline import headline
 from goodhart.experiments.metrics import across_seeds, interval
 from goodhart.experiments.report import write_report_files
 from goodhart.experiments.results import OveroptimizationRecord, check_records
@@ -432,63 +434,129 @@ def overoptimization_checks(record: Mapping[str, Any], plan: Mapping[str, tuple[
 
 
 # ---------------------------------------------------------------------------- output
-def plot(record: Mapping[str, Any], path: Path) -> None:
-    """Top: the proxy (reward model) return and the true return gained since the initial policy
-    against d on the fixed states, with the fitted R(d), and the true peak and final return
-    against the label count. Bottom: the same two against d along the policy's episodes, and
-    both returns against training steps."""
-    from goodhart.experiments.plots import pyplot, save_png
+OVEROPTIMIZATION_WIDTH = 10.0  # inches; the docs show it about 700 px wide (see plots.fonts)
+D_AXES = {
+    "d": ("d", "", "d = sqrt(KL(pi || pi_init)), fixed states"),
+    "d_trajectory": ("d_trajectory", "_trajectory", "d along the policy's episodes"),
+}
+
+
+def _data_limits(ax, values: Sequence[np.ndarray], pad: float = 0.08) -> None:
+    """The y-axis from the data's range (not from a fitted curve's extrapolation)."""
+    finite = np.concatenate([np.ravel(v)[np.isfinite(np.ravel(v))] for v in values]) if values else np.array([])
+    if finite.size:
+        low, high = float(finite.min()), float(finite.max())
+        margin = pad * (high - low) if high > low else 0.5
+        ax.set_ylim(low - margin, high + margin)
+
+
+def fit_curve(d: np.ndarray, alpha: float, beta: float, points: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """The fitted ``R(d) = d (alpha - beta log d)`` over the measured range of ``d`` only."""
+    finite = np.asarray(d, dtype=float)[np.isfinite(d)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    grid = np.linspace(max(low, 1e-6), max(high, 1e-6), points)
+    return grid, grid * (alpha - beta * np.log(grid))
+
+
+def _against_d(axes: Sequence[Any], entries: Mapping[str, Any], key: str, colours: Sequence[str]) -> None:
+    """Left: the proxy against d; right: the true return gained since pi_init against d, each
+    seed's points, the mean curve and the fitted R(d) over the measured range."""
+    name, suffix, words_ = D_AXES[key]
+    gains, proxies = [], []
+    for k, (condition, e) in enumerate(entries.items()):
+        colour, style = colours[k % len(colours)], "--" if e["kl_coef"] else "-"
+        proxy, true, d = np.array(e["proxy_return"]), np.array(e["true_return"]), np.array(e[name])
+        gain = true - true[:, :1]
+        axes[0].plot(d.mean(0), proxy.mean(0), style, color=colour, marker=".", label=condition)
+        axes[1].scatter(d.reshape(-1), gain.reshape(-1), s=7, color=colour, alpha=0.3, lw=0)
+        axes[1].plot(d.mean(0), gain.mean(0), style, color=colour, marker=".", label=condition)
+        grid, fitted = fit_curve(d, e[f"alpha{suffix}"]["mean"], e[f"beta{suffix}"]["mean"])
+        axes[1].plot(grid, fitted, ":", color=colour, linewidth=1.5, gid="fit")
+        gains += [gain, gain.mean(0)]
+        proxies.append(proxy.mean(0))
+    _data_limits(axes[1], gains)
+    _data_limits(axes[0], proxies)
+    axes[0].set_title(textwrap.fill("the proxy (the reward model's return) keeps rising with d", 42))
+    axes[0].set_ylabel("reward model return")
+    axes[1].set_title("the true return gained rises, then falls\ndots: seeds; dotted: fit d (α - β log d)")
+    axes[1].set_ylabel("true return gained since pi_init (laps)")
+    for ax in axes:
+        ax.set_xlabel(textwrap.fill(words_, 48))
+        ax.grid(alpha=0.3)
+
+
+def overoptimization_figure(record: Mapping[str, Any], headline: Any = None) -> Any:
+    """overoptimization.png: the proxy and the true return gained against d on the fixed
+    states (with the fitted R(d), drawn over the measured d only), both returns over training,
+    and the true return at the start, at its peak and at the end against the label count."""
+    from goodhart.experiments.plots import figure_title, pyplot
 
     plt = pyplot()
     entries = record["conditions"]
-    fig, axes = plt.subplots(2, 3, figsize=(14.5, 8.0))
+    fig, axes = plt.subplots(2, 2, figsize=(OVEROPTIMIZATION_WIDTH, 9.6), layout="constrained")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    twin = axes[1, 2].twinx()
+    _against_d(axes[0], entries, "d", colours)
+    twin = axes[1, 0].twinx()
     for k, (condition, e) in enumerate(entries.items()):
-        colour = colours[k % len(colours)]
-        style = "--" if e["kl_coef"] else "-"
-        proxy, true = np.array(e["proxy_return"]), np.array(e["true_return"])
-        gain = true - true[:, :1]
-        for row, (key, suffix) in enumerate((("d", ""), ("d_trajectory", "_trajectory"))):
-            d = np.array(e[key])
-            axes[row, 0].plot(d.mean(0), proxy.mean(0), style, color=colour, marker=".", label=condition)
-            axes[row, 1].scatter(d.reshape(-1), gain.reshape(-1), s=6, color=colour, alpha=0.3)
-            axes[row, 1].plot(d.mean(0), gain.mean(0), style, color=colour, marker=".", label=condition)
-            alpha, beta = e[f"alpha{suffix}"]["mean"], e[f"beta{suffix}"]["mean"]
-            grid = np.linspace(1e-3, max(d.max(), 1e-2), 100)
-            axes[row, 1].plot(grid, grid * (alpha - beta * np.log(grid)), ":", color=colour, linewidth=1)
-        steps = np.array(e["timestep"]) / 1000
-        axes[1, 2].plot(steps, true.mean(0), style, color=colour, label=f"{condition}: true")
-        twin.plot(steps, proxy.mean(0), style, color=colour, alpha=0.35, linewidth=1)
-    for row, name in enumerate(("d = sqrt(KL(pi || pi_init)) on the fixed states", "d along the policy's episodes: sqrt(sum over steps of KL)")):
-        axes[row, 0].set_xlabel(name, fontsize=8)
-        axes[row, 0].set_ylabel("proxy: reward model return")
-        axes[row, 1].set_xlabel(name, fontsize=8)
-        axes[row, 1].set_ylabel("true return gained since pi_init")
-        axes[row, 1].set_title("dots: seeds; dotted: d(alpha - beta log d)", fontsize=8)
-    axes[0, 0].legend(fontsize=7)
-    axes[1, 2].set_xlabel("training steps (thousands)")
-    axes[1, 2].set_ylabel("true return (lines)")
+        colour, style = colours[k % len(colours)], "--" if e["kl_coef"] else "-"
+        steps_ = np.array(e["timestep"]) / 1000
+        axes[1, 0].plot(steps_, np.array(e["true_return"]).mean(0), style, color=colour, lw=2)
+        twin.plot(steps_, np.array(e["proxy_return"]).mean(0), style, color=colour, alpha=0.35, linewidth=1)
+    axes[1, 0].set_title(textwrap.fill("over training: the true return (bold) and the reward model's (faint)", 42))
+    axes[1, 0].set_xlabel("training steps (thousands)")
+    axes[1, 0].set_ylabel("true return (laps)")
     twin.set_ylabel("reward model return (faint)")
-    axes[1, 2].legend(fontsize=6)
+    axes[1, 0].grid(alpha=0.3)
     plain = [(e["labels"], e) for e in entries.values() if not e["kl_coef"]]
+    ax = axes[1, 1]
     if plain:
         labels = [n for n, _ in plain]
-        for key, marker, name in (("peak_true", "o", "true return at its peak"), ("final_true", "x", "final true return"),
-                                  ("initial_true", "s", "initial policy's true return")):
+        for key, marker, name, colour, style in (("peak_true", "o", "at its peak", "0.1", "-"), ("final_true", "X", "at the end", "0.45", "--"),
+                                                 ("initial_true", "s", "of pi_init", "0.7", ":")):
             means = np.array([e[key]["mean"] for _, e in plain])
             lows = np.array([interval(e[key])[0] for _, e in plain])
             highs = np.array([interval(e[key])[1] for _, e in plain])
             errors = np.nan_to_num(np.vstack([means - lows, highs - means]), nan=0.0).clip(min=0)
-            axes[0, 2].errorbar(labels, means, yerr=errors, marker=marker, capsize=3, label=name)
-        axes[0, 2].set_xscale("log")
-        axes[0, 2].set_xticks(labels, [str(n) for n in labels])  # the label counts, not log decades
-        axes[0, 2].minorticks_off()
-        axes[0, 2].set_xlabel("preference labels")
-        axes[0, 2].set_ylabel("true return")
-        axes[0, 2].legend(fontsize=7)
-    fig.tight_layout()
-    save_png(fig, path)
+            ax.errorbar(labels, means, yerr=errors, marker=marker, ls=style, capsize=3, label=name, color=colour)
+        ax.set_xscale("log")
+        ax.set_xticks(labels, [str(n) for n in labels])  # the label counts, not log decades
+        ax.minorticks_off()
+        ax.legend(title="true return", loc="best")
+    ax.set_title(textwrap.fill("the true return at its peak and at the end, by label count (no KL penalty)", 42))
+    ax.set_xlabel("preference labels")
+    ax.set_ylabel("true return (laps)")
+    ax.grid(alpha=0.3)
+    handles, names = axes[0, 1].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=len(names), title="condition (dashed: with a KL penalty)", frameon=False)
+    fig.suptitle(figure_title(record, "PPO against a fixed reward model: the proxy and the true return against d = sqrt(KL)", headline))
+    return fig
+
+
+def episodes_figure(record: Mapping[str, Any], headline: Any = None) -> Any:
+    """overoptimization_episodes.png: the proxy and the true return gained against d along the
+    policy's own episodes (Gao et al.'s sequence-level KL), with the fitted R(d)."""
+    from goodhart.experiments.plots import figure_title, pyplot
+
+    plt = pyplot()
+    entries = record["conditions"]
+    fig, axes = plt.subplots(1, 2, figsize=(OVEROPTIMIZATION_WIDTH, 5.6), layout="constrained")
+    _against_d(axes, entries, "d_trajectory", plt.rcParams["axes.prop_cycle"].by_key()["color"])
+    handles, names = axes[1].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=len(names), title="condition (dashed: with a KL penalty)", frameon=False)
+    fig.suptitle(figure_title(record, "the same against d along the policy's episodes", headline))
+    return fig
+
+
+def plot(record: Mapping[str, Any], path: Path, headline: Any = None) -> None:
+    from goodhart.experiments.plots import write_figure
+
+    write_figure(lambda: overoptimization_figure(record, headline), path, OVEROPTIMIZATION_WIDTH)
+
+
+def plot_episodes(record: Mapping[str, Any], path: Path, headline: Any = None) -> None:
+    from goodhart.experiments.plots import write_figure
+
+    write_figure(lambda: episodes_figure(record, headline), path, OVEROPTIMIZATION_WIDTH)
 
 
 def _ci(stats: Mapping[str, Any]) -> str:
@@ -497,16 +565,21 @@ def _ci(stats: Mapping[str, Any]) -> str:
     return fmt(stats)
 
 
-def write_overoptimization_report(record: OveroptimizationRecord, spec: OveroptimizationSpec, out: Path, checks: Sequence[CheckResult]) -> Path:
-    """report.md and overoptimization.png, through the one report writer."""
+def write_overoptimization_report(record: OveroptimizationRecord, spec: OveroptimizationSpec, out: Path, checks: Sequence[CheckResult],
+                                  title: str | None = None, about: str | None = None) -> Path:
+    """report.md, overoptimization.png and overoptimization_episodes.png, through the one
+    report writer; the report opens with the headline's sentence (``about``: the description,
+    default the spec's)."""
     entries = record["conditions"]
     seconds = record["seconds"]
+    found = headline(record, spec)
     start = ("Every run starts from a policy cloned from demonstrations (" + ", ".join(spec.sft.sources)
              + f"; {spec.sft.episodes} episodes, one clone per seed): pi_init, the SFT policy. ") if spec.sft else "Every run starts from a randomly initialised policy (pi_init). "
     lines = [
-        f"# {spec.name}{' (quick)' if record['quick'] else ''}",
+        title or f"# {spec.name}{' (quick)' if record['quick'] else ''}",
         "",
-        spec.description.strip(),
+        *([found.sentence(), ""] if found else []),
+        (spec.description if about is None else about).strip(),
         "",
         f"Env `{record['env']}` {record['env_kwargs']}; rater {record['rater']}; segments from {', '.join(record['sources'])}. {start}"
         f"Seeds {record['seeds']}: each has its own demonstrations, preference data, reward models and PPO runs. Cells: mean over seeds [95 % bootstrap CI over seeds]; with 2 seeds, (range low, high): their range, not a CI.",
@@ -559,5 +632,17 @@ def write_overoptimization_report(record: OveroptimizationRecord, spec: Overopti
     ]
     if record["failed_runs"]:
         footer.append(f"Failed runs: {', '.join(record['failed_runs'])}.\n")
-    figure = ("overoptimization.png", "proxy and true return against d", lambda path: plot(record, path))
-    return write_report_files(out, "\n".join(lines), [figure], "\n".join(footer))
+    figures = [("overoptimization.png", "proxy and true return against d", lambda path: plot(record, path, found)),
+               ("overoptimization_episodes.png", "the same against d along the episodes", lambda path: plot_episodes(record, path, found))]
+    return write_report_files(out, "\n".join(lines), figures, "\n".join(footer))
+
+
+def rerender_overoptimization(out: Path, record: dict[str, Any], spec: OveroptimizationSpec, title: str | None = None, about: str | None = None) -> Path:
+    """The study's report and figures again from its results.json (``record``, as read), with
+    its checks (measured again where the record has none)."""
+    record = {**record, "conditions": nan_for_null(record["conditions"]), "references": nan_for_null(record.get("references") or {})}
+    if "checks" in record:
+        checks = [CheckResult(c["text"], bool(c["pass"])) for c in record["checks"]]
+    else:
+        checks = overoptimization_checks(record, {c: (e["labels"], e["kl_coef"]) for c, e in record["conditions"].items()})
+    return write_overoptimization_report(record, spec, out, checks, title=f"# {title}" if title else None, about=about)

@@ -6,6 +6,12 @@
                return (bottom) over training on one step axis, each seed thin, their mean
                bold, the true return's peak and the final window marked
 ``knob.png``   a sweep's metrics against its knob, with the recovery statistic if asked for
+
+Each figure is built by a function that returns it (``bar_figure``, ``curve_figure``,
+``knob_figure``) and written by one that saves it (``bar_plot``, ...) under :func:`fonts`:
+the reports are read in docs about ``DOCS_WIDTH_PX`` wide, so the text is sized for the
+figure as shown there, whatever its size in inches. Every figure has a title naming the
+experiment and, where it has one, its headline (:mod:`goodhart.experiments.headline`).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,7 @@ import numpy as np
 
 from goodhart.agents.files import write_atomic
 from goodhart.experiments import results
-from goodhart.experiments.columns import column_of, core_of, headline_metrics, is_rate, label, one_per_column, share, steps, unit, words
+from goodhart.experiments.columns import column_of, core_of, headline_metrics, is_rate, label, number, one_per_column, share, steps, unit, words
 from goodhart.experiments.curves import FINAL_SHARE, TRAINING, nanmean
 from goodhart.experiments.metrics import INTERVALS, interval
 
@@ -29,6 +35,28 @@ PROXY_COLOUR, TRUE_COLOUR = "tab:orange", "tab:blue"
 
 
 DPI = 110
+DOCS_WIDTH_PX = 700  # how wide the docs show a figure
+TEXT_PX = 12  # the body text's height on screen, there
+
+
+def fonts(width_in: float, px: float = TEXT_PX) -> dict[str, Any]:
+    """matplotlib's font sizes for a figure ``width_in`` inches wide, such that its text is
+    about ``px`` pixels high when the docs shrink it to ``DOCS_WIDTH_PX`` (never below 8 pt)."""
+    base = max(8.0, px * 72 * max(width_in * DPI, DOCS_WIDTH_PX) / DPI / DOCS_WIDTH_PX)
+    return {
+        "font.size": base, "axes.titlesize": base, "axes.labelsize": base, "xtick.labelsize": 0.9 * base,
+        "ytick.labelsize": 0.9 * base, "legend.fontsize": 0.9 * base, "legend.title_fontsize": base,
+        "figure.titlesize": 1.15 * base,
+    }
+
+
+def write_figure(build: Callable[[], Any], path: Path, width_in: float) -> None:
+    """Build a figure ``width_in`` inches wide under :func:`fonts` and save it."""
+    plt = pyplot()
+    with plt.rc_context(fonts(width_in)):
+        fig = build()
+        if fig is not None:
+            save_png(fig, path)
 
 
 def pyplot():
@@ -51,6 +79,13 @@ def save_png(fig: Any, path: str | os.PathLike[str]) -> None:
         pyplot().close(fig)
 
 
+def figure_title(record: Mapping[str, Any], what: str, headline: Any = None) -> str:
+    """A figure's title: the experiment (its name, else its env) and, with a headline, its
+    phenomenon; then what the figure shows."""
+    name = record["sweep"]["name"] if "sweep" in record else record.get("name") or record["env"]
+    quick = (record.get("sweep") or record).get("quick")
+    first = f"{name}{' (quick)' if quick else ''}" + (f": {headline.phenomenon}" if headline is not None else "")
+    return f"{first}\n{what}"
 
 
 def _axis_unit(record: Mapping[str, Any], metric: str) -> str:
@@ -78,50 +113,94 @@ def _intervals_used(record: Mapping[str, Any], policies: Sequence[str], dist: st
     return "; ".join(parts) or "none"
 
 
-def bar_metrics(record: Mapping[str, Any]) -> list[str]:
-    """The env's headline metrics, capability, preference, the true return and the proxy, one
-    per table column."""
-    return one_per_column(record, [*headline_metrics(record), "capability", "preference", "true_return", core_of(record).PROXY_RETURN])
+def _is_bar_metric(record: Mapping[str, Any], headline: Any) -> bool:
+    return headline is not None and headline.distribution in record["distributions"]
 
 
-def bar_plot(record: Mapping[str, Any], path: Path) -> None:
-    """Per metric a panel: a group of bars per policy, one bar per distribution, with the
-    metric's interval as error bars; the legend in a free panel or below the panels."""
+def bar_metrics(record: Mapping[str, Any], headline: Any = None) -> list[str]:
+    """The headline's metric (where it is an evaluated one), the env's headline metrics,
+    capability, preference, the true return and the proxy, one per table column."""
+    first = [headline.metric] if _is_bar_metric(record, headline) else []
+    return one_per_column(record, [*first, *headline_metrics(record), "capability", "preference", "true_return", core_of(record).PROXY_RETURN])
+
+
+def same_for_all(record: Mapping[str, Any], policies: Sequence[str], dist: str, metric: str) -> str | None:
+    """The value (as printed) of ``metric`` on ``dist`` if every policy has the same mean there
+    (e.g. a preference of 1.00 where the proxy and the goal coincide), else None."""
+    shown = {number(results.metrics(record, p, dist)[metric]["mean"]) for p in policies}
+    return shown.pop() if len(shown) == 1 else None
+
+
+def panel_title(record: Mapping[str, Any], metric: str) -> str:
+    """What a bar panel shows, in words."""
+    core = core_of(record)
+    if metric == "capability":
+        return f"capability: reached the {core.INTENDED_NAME} or the {core.PROXY_NAME}"
+    if metric == "preference":
+        return f"preference: the {core.INTENDED_NAME} first, of the capable episodes"
+    column = column_of(record, metric)
+    return " = ".join(label(core, m).replace("_", " ") for m in (column[1] if column else [metric]))
+
+
+def bar_figure(record: Mapping[str, Any], headline: Any = None) -> Any:
+    """Per metric a panel (the headline's first): a group of bars per policy, one bar per
+    distribution, with the metric's interval as error bars. A distribution where every policy
+    has the same value (nothing to compare) is not drawn but named under the panel; the
+    headline's bar is outlined."""
     plt = pyplot()
-    metrics = bar_metrics(record)
+    metrics = bar_metrics(record, headline)
     policies, dists = list(results.policies(record)), record["distributions"]
-    ncols = 2 if len(metrics) == 4 else min(3, len(metrics))
+    ncols = 1 if len(metrics) == 1 else 2
     nrows = math.ceil(len(metrics) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.3 * nrows + 0.8), squeeze=False, layout="constrained")
-    width = 0.8 / len(dists)
-    for ax, metric in zip(axes.flat, metrics):
-        for k, dist in enumerate(dists):
+    fig, axes = plt.subplots(nrows, ncols, figsize=(BAR_WIDTH, 3.2 * nrows + 1.5), squeeze=False, layout="constrained")
+    for i, (ax, metric) in enumerate(zip(axes.flat, metrics)):
+        trivial = {d: same_for_all(record, policies, d, metric) for d in dists}
+        drawn = [d for d in dists if trivial[d] is None]
+        width = 0.8 / max(len(drawn), 1)
+        for k, dist in enumerate(drawn):
             means, errors = _errors([results.metrics(record, p, dist)[metric] for p in policies])
-            x = np.arange(len(policies)) + (k - (len(dists) - 1) / 2) * width
-            ax.bar(x, means, width, yerr=errors, capsize=2, label=dist, color=f"C{k}")
+            x = np.arange(len(policies)) + (k - (len(drawn) - 1) / 2) * width
+            bars = ax.bar(x, means, width, yerr=errors, capsize=2, label=dist, color=f"C{dists.index(dist)}")
+            if i == 0 and _is_bar_metric(record, headline) and dist == headline.distribution and headline.policy in policies:
+                bars[policies.index(headline.policy)].set(edgecolor="black", linewidth=1.8)
             for xi in x[np.isnan(means)]:  # undefined (e.g. a preference without capable episodes)
-                ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=6, color="0.4", rotation=90)
-        column = column_of(record, metric)
-        ax.set_title(textwrap.fill(column[0] if column else metric, 42), fontsize=10)
+                ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize="x-small", color="0.4", rotation=90)
+        headline_panel = i == 0 and _is_bar_metric(record, headline)
+        title = f"headline ({headline.distribution}): {panel_title(record, metric)}" if headline_panel else panel_title(record, metric)
+        ax.set_title(textwrap.fill(title, 44), fontweight="bold" if headline_panel else None)
         ax.set_ylabel(_axis_unit(record, metric))
         if is_rate(record, metric):
             ax.set_ylim(0, 1.05)
-        ax.set_xticks(np.arange(len(policies)), policies, rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(np.arange(len(policies)), policies, rotation=25, ha="right")
         ax.grid(axis="y", alpha=0.3)
-    handles, names = axes[0][0].get_legend_handles_labels()
+        left_out = [d for d in dists if trivial[d] is not None]
+        if left_out:
+            values = {trivial[d] for d in left_out}
+            same = f"{values.pop()} for every policy" if len(values) == 1 else "the same for every policy"
+            ax.set_xlabel(textwrap.fill(f"not drawn: {', '.join(left_out)} ({same})", 50), fontsize="small", color="0.35")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=f"C{k}", label=dist) for k, dist in enumerate(dists)]
     title = "level distribution"
     free = list(axes.flat)[len(metrics):]
     for ax in free:
         ax.axis("off")
     if free:
-        free[0].legend(handles, names, loc="center", title=title, fontsize=9, frameon=False)
+        free[0].legend(handles=handles, loc="center", title=title, frameon=False)
     else:
-        fig.legend(handles, names, loc="outside lower center", ncol=len(dists), title=title, fontsize=9, frameon=False)
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(dists), title=title, frameon=False)
     note = f"bars: the mean; error bars: {_intervals_used(record, policies, dists[0])}"
-    if len(note) > 50 * ncols:
-        note = note.replace("; ", "\n")
-    fig.suptitle(f"{record['env']}: each policy on each level distribution\n{note}", fontsize=9)
-    save_png(fig, path)
+    if len(note) > 80:
+        note = note.replace("error bars: ", "error bars:\n", 1).replace("; reference", ";\nreference")
+    fig.suptitle(figure_title(record, "each policy on each level distribution", headline) + "\n" + note)
+    return fig
+
+
+BAR_WIDTH = 8.0  # inches: two panels side by side
+
+
+def bar_plot(record: Mapping[str, Any], path: Path, headline: Any = None) -> None:
+    write_figure(lambda: bar_figure(record, headline), path, BAR_WIDTH)
 
 
 def _steps_axis(ax) -> None:
@@ -131,10 +210,15 @@ def _steps_axis(ax) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: steps(v)))
 
 
-def curve_plot(record: Mapping[str, Any], path: Path) -> None:
+def curve_width(record: Mapping[str, Any]) -> float:
+    return 4.6 * min(2, len(results.with_curves(record))) + 0.4
+
+
+def curve_figure(record: Mapping[str, Any], headline: Any = None) -> Any:
     """The Goodhart curve of every trained policy with training curves (see
-    :mod:`goodhart.experiments.curves`): a block per policy, the proxy above the true return
-    on the same step axis (one panel where they are the same in every episode)."""
+    :mod:`goodhart.experiments.curves`): a block per policy (two per row), the proxy above the
+    true return on the same step axis (one panel where they are the same in every episode).
+    None without training curves."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -142,11 +226,11 @@ def curve_plot(record: Mapping[str, Any], path: Path) -> None:
     core = core_of(record)
     names = results.with_curves(record)
     if not names:
-        return
-    ncols = min(3, len(names))
+        return None
+    ncols = min(2, len(names))
     nblocks = math.ceil(len(names) / ncols)
     both = any(not results.curves(record, n)["proxy_is_true"] for n in names)
-    fig = plt.figure(figsize=(max(5.0 * ncols, 7.5), (4.6 if both else 2.9) * nblocks + 1.0), layout="constrained")
+    fig = plt.figure(figsize=(curve_width(record), (4.8 if both else 3.0) * nblocks + 1.9), layout="constrained")
     blocks = fig.subfigures(nblocks, ncols, squeeze=False)
     true_unit = core.UNITS.get("true_return")
     true_column = column_of(record, "true_return")
@@ -170,18 +254,20 @@ def curve_plot(record: Mapping[str, Any], path: Path) -> None:
                 peak, final = training["true_return_peak"]["mean"], training["true_return_final"]["mean"]
                 ax.plot([peak_step], [peak], marker="v", color="black", ms=7, zorder=5, ls="")
                 ratio_ = training["true_return_final_over_peak"]["mean"]
-                ax.set_title(f"peak {peak:.2f} at {steps(peak_step)}; final {final:.2f} ({ratio_:.2f} x peak)", fontsize=8, loc="right")
+                shown = "proxy = " + true_name if curves["proxy_is_true"] and not true_name.startswith("proxy") else true_name
+                ax.set_title(textwrap.fill(shown, 30), loc="left", color=TRUE_COLOUR)
+                ax.set_title(f"peak {number(peak, True)} at {steps(peak_step)}\nfinal {number(final, True)} ({ratio_:.2f} x peak)", fontsize="small", loc="right")
                 if true_column and any(is_rate(record, m) for m in true_column[1]):
                     ax.set_ylim(-0.02, 1.05)  # a share of episodes, e.g. the goal reached
-                shown = "proxy = " + true_name if curves["proxy_is_true"] and not true_name.startswith("proxy") else true_name
-                ax.set_ylabel(textwrap.fill(shown, 28) + f"\n({true_unit + ' ' if true_unit else ''}per episode)", color=TRUE_COLOUR, fontsize=9)
+                ax.set_ylabel(f"{true_unit or 'return'} per episode")
             else:
                 rise = training["proxy_return_rise_after_true_peak"]["mean"]
-                ax.set_title(f"final {training['proxy_return_final']['mean']:.2f}; {rise:+.2f} after the true peak", fontsize=8, loc="right")
-                ax.set_ylabel(f"{label(core, core.PROXY_RETURN)}\n({unit(record, core.PROXY_RETURN)})", color=PROXY_COLOUR, fontsize=9)
+                ax.set_title(label(core, core.PROXY_RETURN), loc="left", color=PROXY_COLOUR)
+                ax.set_title(f"final {number(training['proxy_return_final']['mean'], True)}\n{rise:+.1f} after the true peak", fontsize="small", loc="right")
+                ax.set_ylabel(unit(record, core.PROXY_RETURN))
         axes[-1].set_xlabel("environment steps")
         _steps_axis(axes[-1])
-        block.suptitle(f"{name}: trained on {results.entry(record, name)['trained_on']}, {seeds} seed{'s' if seeds != 1 else ''}", fontsize=10)
+        block.suptitle(textwrap.fill(f"{name}: trained on {results.entry(record, name)['trained_on']}, {seeds} seed{'s' if seeds != 1 else ''}", 34), fontweight="bold", fontsize="medium")
     for block in list(blocks.flat)[len(names):]:
         block.set_visible(False)
     handles = [
@@ -193,20 +279,27 @@ def curve_plot(record: Mapping[str, Any], path: Path) -> None:
     ]
     if both:
         handles[:0] = [Patch(color=PROXY_COLOUR, label=f"proxy ({core.PROXY_RETURN})"), Patch(color=TRUE_COLOUR, label="true return")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3 if ncols == 2 else 2), frameon=False)
     bins = len(results.curves(record, names[0])["steps"])
-    fig.suptitle(f"Training curves: each episode's return, binned into {bins} windows of steps", fontsize=10)
-    save_png(fig, path)
+    fig.suptitle(figure_title(record, f"training curves: each episode's return, binned into {bins} windows of steps", headline))
+    return fig
 
 
-def knob_plot(record: Mapping[str, Any], path: Path) -> None:
+def curve_plot(record: Mapping[str, Any], path: Path, headline: Any = None) -> None:
+    write_figure(lambda: curve_figure(record, headline), path, curve_width(record))
+
+
+KNOB_WIDTH = 6.8
+
+
+def knob_figure(record: Mapping[str, Any], headline: Any = None) -> Any:
     """The knob metrics of a sweep (:func:`results.knob`) against the knob, with intervals; the
     recovery statistic's half-way level and where it is reached."""
     plt = pyplot()
     core, knob = core_of(record), results.knob(record)
     names = sorted(knob["values"], key=lambda n: knob["values"][n])
     x = np.array([knob["values"][n] for n in names])
-    fig, ax = plt.subplots(figsize=(6.4, 5.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(KNOB_WIDTH, 6.0), layout="constrained")
     colours = {}
     for k, (dist, metric) in enumerate(knob["metrics"]):
         means, errors = _errors([results.metrics(record, n, dist)[metric] for n in names])
@@ -215,9 +308,9 @@ def knob_plot(record: Mapping[str, Any], path: Path) -> None:
     positive = x[x > 0]
     if len(positive) and positive.max() / positive.min() >= 10:
         ax.set_xscale("symlog", linthresh=positive.min(), linscale=0.6)
-    ax.set_xticks(x, [f"{v:g}" for v in x], fontsize=8)
+    ax.set_xticks(x, [f"{v:g}" for v in x])
     ax.minorticks_off()
-    ax.set_xlabel(textwrap.fill(knob["label"], 80), fontsize=9)
+    ax.set_xlabel(textwrap.fill(knob["label"], 72))
     ax.set_ylabel("share of episodes" if all(is_rate(record, m) for _, m in knob["metrics"]) else "mean per episode")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
@@ -232,6 +325,11 @@ def knob_plot(record: Mapping[str, Any], path: Path) -> None:
     handles, labels = ax.get_legend_handles_labels()
     lines = len(knob["metrics"])  # the metrics first (errorbar handles come after plain lines)
     order = [*range(len(handles) - lines, len(handles)), *range(len(handles) - lines)]
-    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
-    ax.set_title(f"{record['sweep']['name'] if 'sweep' in record else record['env']}: mean over seeds; error bars: {_intervals_used(record, names, knob['metrics'][0][0])}", fontsize=9)
-    save_png(fig, path)
+    fig.legend([handles[i] for i in order], [textwrap.fill(labels[i], 60) for i in order], loc="outside lower center", ncol=1, frameon=False)
+    ax.set_title(textwrap.fill(f"mean over seeds; error bars: {_intervals_used(record, names, knob['metrics'][0][0])}", 64))
+    fig.suptitle(figure_title(record, "the metrics against the knob", headline))
+    return fig
+
+
+def knob_plot(record: Mapping[str, Any], path: Path, headline: Any = None) -> None:
+    write_figure(lambda: knob_figure(record, headline), path, KNOB_WIDTH)

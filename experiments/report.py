@@ -1,13 +1,17 @@
 """Reports of evaluation results: the finding in numbers, then the tables, and the plots.
 
-``report.md`` opens with the result stated in numbers: whether the expected effects hold (a
-reproduction), then for each trained policy its env's ``HEADLINE`` metrics on every
-distribution against the reference policies, and what its training curves did; for a knob
-sweep, the metrics against the knob and the recovery statistic instead. Everything is read
-from the results record and the env's hooks. Then: the policies and what each was trained on,
-each expected effect with its measured value and threshold, a table per distribution, the
-training-curve numbers, per-seed values, and what the intervals are. ``summary`` is the short
-table ``goodhart evaluate`` prints. The plots are drawn by :mod:`goodhart.experiments.plots`.
+``report.md`` opens with one sentence that states the finding in numbers: the experiment's
+headline (:mod:`goodhart.experiments.headline`, named in its spec or a default). Then
+``## Result``: whether the expected effects hold (a reproduction), then for each trained policy
+(the headline's first) its env's ``HEADLINE`` metrics on every distribution (the headline's
+first; a metric every policy has the same value of is named last, once) against the reference
+policies, and what its training curves did; for a knob sweep, the metrics against the knob and
+the recovery statistic instead. Everything is read from the results record and the env's
+hooks. Then: the policies and what each was trained on, each expected effect with its measured
+value and threshold, a table per distribution, the training-curve numbers, per-seed values,
+and what the intervals are. ``summary`` is the short table ``goodhart evaluate`` prints. The
+plots are drawn by :mod:`goodhart.experiments.plots`. :func:`rerender` writes a results
+folder's report and figures again from its ``results.json`` (``goodhart report DIR``).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from goodhart.experiments.columns import columns, core_of, fmt, headline_metrics
 from goodhart.experiments import results
 from goodhart.experiments.curves import FINAL_SHARE, TRAINING
 from goodhart.experiments.engine.checks import CheckResult, checks_section
+from goodhart.experiments.headline import Headline, default_headline, headline as headline_of
 from goodhart.experiments.metrics import MIN_SEEDS_FOR_CI
-from goodhart.experiments.plots import bar_plot, curve_plot, knob_plot
+from goodhart.experiments.plots import bar_plot, curve_plot, knob_plot, same_for_all
 
 Checks = Sequence[CheckResult]
 
@@ -43,18 +48,34 @@ def _against(record: Mapping[str, Any], dist: str, metric: str) -> str:
     return f" (against {', '.join(refs)})" if refs else ""
 
 
-def policy_sentences(record: Mapping[str, Any], name: str, compare: bool = True) -> list[str]:
+def _first(items: Sequence[str], first: str | None) -> list[str]:
+    """``items`` with ``first`` (if one of them) moved to the front."""
+    return [first, *(i for i in items if i != first)] if first in items else list(items)
+
+
+def policy_sentences(record: Mapping[str, Any], name: str, compare: bool = True, headline: Headline | None = None) -> list[str]:
     """Bullets: the headline metrics of ``name`` on each distribution (with the reference
-    policies' means), and its training curves' peak and end."""
+    policies' means; the headline's distribution and metric first; a metric every policy has
+    the same value of there, last and once), and its training curves' peak and end."""
     core, entry = core_of(record), results.entry(record, name)
     lines = []
-    for dist in record["distributions"]:
-        parts = []
-        for metric in headline_metrics(record):
+    mine = headline is not None and headline.policy == name
+    dists = _first(record["distributions"], headline.distribution if mine else None)
+    wanted = headline_metrics(record)
+    if mine and headline.distribution in record["distributions"]:
+        wanted = list(dict.fromkeys([headline.metric, *wanted]))
+    everyone = list(results.policies(record))
+    for dist in dists:
+        parts, same = [], []
+        for metric in wanted:
             stats = results.metrics(record, name, dist)[metric]
             verb = "in " if is_rate(record, metric) else ""
+            value = same_for_all(record, everyone, dist, metric) if compare and len(everyone) > 1 else None
+            if value is not None:
+                same.append(f"{words(core, metric)} {value} for every policy")
+                continue
             parts.append(f"{words(core, metric)} {verb}{_value(record, metric, stats)}" + (_against(record, dist, metric) if compare else ""))
-        lines.append(f"  - on `{dist}` levels: " + "; ".join(parts) + ".")
+        lines.append(f"  - on `{dist}` levels: " + "; ".join(parts + same) + ".")
     training = results.metrics(record, name, TRAINING)
     if training:
         true_unit = core.UNITS.get("true_return", "")
@@ -108,8 +129,8 @@ def recovery_sentence(record: Mapping[str, Any]) -> str:
     return text + f"**{r['recovered_at']:g}** ({number(r['recovered_mean'])})."
 
 
-def opening(record: Mapping[str, Any], checks: Checks) -> list[str]:
-    """``## Result``: the finding in numbers."""
+def opening(record: Mapping[str, Any], checks: Checks, headline: Headline | None = None) -> list[str]:
+    """``## Result``: the finding in numbers (the headline's policy and distribution first)."""
     lines = ["## Result", ""]
     if checks:
         held = sum(ok for _, ok in checks)
@@ -122,11 +143,11 @@ def opening(record: Mapping[str, Any], checks: Checks) -> list[str]:
     if results.knob(record):
         return lines + knob_sentences(record) + [""]
     trained = results.trained_names(record)
-    for name in trained or list(results.policies(record)):
+    for name in _first(trained or list(results.policies(record)), headline.policy if headline else None):
         entry = results.entry(record, name)
         about = f"trained on {entry.get('trained_on') or 'a reward not recorded'}, {_seeds(entry)}" if entry["kind"] == "trained" else "reference policy"
         lines.append(f"- **{name}** ({about}):")
-        lines += policy_sentences(record, name, compare=bool(trained))
+        lines += policy_sentences(record, name, compare=bool(trained), headline=headline)
     return lines + [""]
 
 
@@ -239,9 +260,12 @@ def per_seed_table(record: Mapping[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def markdown(record: Mapping[str, Any], title: str, checks: Checks = (), about: str = "") -> str:
-    lines = [f"# {title}", ""] + ([about.strip(), ""] if about else [])
-    lines += opening(record, checks)
+def markdown(record: Mapping[str, Any], title: str, checks: Checks = (), about: str = "", headline: Headline | None = None) -> str:
+    """The report: the title, the finding in one sentence (``headline``, default: the record's
+    default headline), what the experiment is (``about``), then the sections."""
+    headline = headline or default_headline(record)
+    lines = [f"# {title}", ""] + ([headline.sentence(), ""] if headline else []) + ([about.strip(), ""] if about else [])
+    lines += opening(record, checks, headline)
     lines += policies_section(record)
     lines += checks_section(checks)
     lines += distribution_tables(record)
@@ -266,17 +290,22 @@ def summary(record: Mapping[str, Any]) -> str:
     return "\n".join(text)
 
 
-def write_report(record: Mapping[str, Any], out: Path, title: str, checks: Checks = (), extra: str = "", about: str = "") -> Path:
+def write_report(record: Mapping[str, Any], out: Path, title: str, checks: Checks = (), extra: str = "", about: str = "",
+                 headline: Any = None) -> Path:
     """report.md of an evaluation (``about``: what the experiment is, under the title;
-    ``extra``: appended) with bars.png, and where the record has them curves.png (training
-    curves) and knob.png (a sweep's knob), in ``out``."""
-    figures: list[Figure] = [("bars.png", "each policy on each distribution", lambda path: bar_plot(record, path))]
+    ``extra``: appended; ``headline``: a :class:`Headline`, or the spec or ``HeadlineSpec``
+    naming it, default: the record's default one) with bars.png, and where the record has them
+    curves.png (training curves) and knob.png (a sweep's knob), in ``out``."""
+    found = headline if isinstance(headline, Headline) else headline_of(record, headline)
+    figures: list[Figure] = [("bars.png", "each policy on each distribution", lambda path: bar_plot(record, path, found))]
     if results.with_curves(record):
-        figures.append(("curves.png", "training curves: proxy and true return", lambda path: curve_plot(record, path)))
+        figures.append(("curves.png", "training curves: proxy and true return", lambda path: curve_plot(record, path, found)))
     knob = results.knob(record)
     if knob:
-        figures.append(("knob.png", f"metrics against the {knob['label']}", lambda path: knob_plot(record, path)))
-    return write_report_files(out, markdown(record, title, checks, about), figures, extra)
+        figures.append(("knob.png", f"metrics against the {knob['label']}", lambda path: knob_plot(record, path, found)))
+    if found is not None and found.distribution == TRAINING and len(figures) > 1:
+        figures.insert(0, figures.pop(1))  # the headline is read off the training curves
+    return write_report_files(out, markdown(record, title, checks, about, found), figures, extra)
 
 
 Figure = tuple[str, str, Callable[[Path], None]]  # file name, caption, draw(path)
@@ -291,3 +320,61 @@ def write_report_files(out: Path, text: str, figures: Sequence[Figure] = (), ext
     text += extra
     write_atomic(out / "report.md", lambda tmp: tmp.write_text(text))
     return out / "report.md"
+
+
+def load_spec_named(name_or_path: str) -> Any:
+    """An experiment's spec: a reproduction's name, or a spec file of any kind."""
+    from goodhart.experiments.config import read_yaml
+    from goodhart.experiments.reproduce import KINDS, load_reproduction
+
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return KINDS[read_yaml(path).get("kind", "sweep")][0](path)
+    return load_reproduction(name_or_path)[0]
+
+
+def rerender(folder: Path, spec: Any = None, title: str | None = None, about: str | None = None) -> Path:
+    """Write ``folder``'s report.md and figures again from its results.json, without training
+    anything: a sweep's or the over-optimization study's. ``spec`` (default: the reproduction
+    the record names, if there is one) gives the description (``about`` overrides it), the
+    headline and, for an older record that has none stored, the expected effects (measured
+    again on the record). Returns the report's path."""
+    import json
+
+    from goodhart.experiments.config import ConfigError
+
+    raw = json.loads((folder / "results.json").read_text())
+    name = raw.get("name") if "conditions" in raw else (raw.get("sweep") or {}).get("name")
+    if spec is None and name:
+        try:
+            spec = load_spec_named(name)
+        except ConfigError:
+            spec = None  # a sweep of one's own (goodhart sweep FILE): no spec to read
+    if "conditions" in raw:
+        from goodhart.experiments.overoptimization import rerender_overoptimization
+
+        if spec is None:
+            raise ConfigError(f"{folder}: the over-optimization study {name!r} has no spec to re-render its report with")
+        return rerender_overoptimization(folder, raw, spec, title=title, about=about)
+    from goodhart.experiments.evaluate import read_results
+    from goodhart.experiments.reproduce import measure
+
+    record = read_results(folder)
+    info = record.get("sweep") or {}
+    quick = bool(info.get("quick"))
+    if "checks" in record:
+        checks = [CheckResult(c["text"], bool(c["pass"])) for c in record["checks"]]
+    elif spec is not None:
+        evaluated = results.policies(record)
+        checks = [measure(c, record, quick) for c in spec.checks if c.policy in evaluated and (c.than is None or c.than in evaluated)]
+    else:
+        checks = []
+    extra = ""
+    if "wall_seconds" in info:
+        runs = sum(len(results.entry(record, n)["seeds"]) for n in results.trained_names(record)) + len(info.get("failed_runs", []))
+        extra = f"\nRuns: {runs} ({len(info.get('failed_runs', []))} failed); wall time {info['wall_seconds']:.0f} s (training {info.get('train_seconds', 0):.0f} s).\n"
+    if title is None:
+        title = f"{name}{' (quick)' if quick else ''}" if name else f"Evaluation on {record['env']}"
+    if about is None:
+        about = spec.description if spec is not None else ""
+    return write_report(record, folder, title, checks, extra, about=about, headline=spec)

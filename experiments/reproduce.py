@@ -182,7 +182,7 @@ def run_sweep(
     record["sweep"]["wall_seconds"] = round(elapsed)
     record = write_results(record, out)
     extra = f"\nRuns: {len(runs)} ({len(failed)} failed); wall time {elapsed:.0f} s (training {trained_for:.0f} s).\n"
-    report = write_report(record, out, title, checks, extra, about=spec.description)
+    report = write_report(record, out, title, checks, extra, about=spec.description, headline=spec)
     print(summary(record), file=sys.stderr)
     print_checks(checks)
     return report, [r.id for r in failed], checks

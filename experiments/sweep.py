@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from goodhart.agents.files import write_atomic
 from goodhart.experiments.config import CONFIG_DIR, ConfigError, LevelSets, RunConfig, Strict, apply_override, continued, dump, read_yaml, validate, validated
@@ -116,13 +116,44 @@ class QuickSpec(Strict):
     conditions: list[str] | None = Field(None, description="the conditions (names or labels) quick mode trains; default: all")
 
 
+class HeadlineSpec(Strict):
+    """The experiment's finding in one number (see :mod:`goodhart.experiments.headline`): the
+    phenomenon in a few words; ``policy``'s ``metric`` on ``distribution`` (for the
+    over-optimization study: a condition's number at a moment of training, ``initial``,
+    ``peak`` or ``final``); optionally compared with another policy's (``than``), another
+    distribution's (``than_distribution``) or another metric's (``than_metric``) mean; more
+    numbers for the sentence (``also``: a metric on the same distribution, or a
+    ``[distribution, metric]`` pair); the sentence as a template (``{value}``, ``{than}``,
+    ``{also[0]}``, ...)."""
+
+    phenomenon: str = Field(min_length=1)
+    policy: str
+    distribution: str
+    metric: str
+    than: str | None = None
+    than_distribution: str | None = None
+    than_metric: str | None = None
+    also: list[str | tuple[str, str]] = Field(default_factory=list)
+    sentence: str | None = None
+
+    @field_validator("sentence")
+    @classmethod
+    def _states_the_number(cls, value: str | None) -> str | None:
+        from goodhart.experiments.headline import check_template
+
+        check_template(value)
+        return value
+
+
 class ExperimentSpec(Strict):
     """What every kind of experiment's spec file has: its name, its kind (which stages run
-    it), what it shows, the run config its runs start from with fixed overrides, and seeds."""
+    it), what it shows, its headline, the run config its runs start from with fixed
+    overrides, and seeds."""
 
     name: str
     kind: str
     description: str = ""
+    headline: HeadlineSpec | None = None
     config: str = Field(description="the base run config (relative to agents/configs/)")
     set: dict[str, Any] = Field(default_factory=dict)
     seeds: int | list[int] = Field(5, description="a count (seeds 0..n-1) or a list of seeds")

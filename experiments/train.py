@@ -20,18 +20,19 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
 from stable_baselines3.common.vec_env import VecMonitor
 
 from goodhart.agents.checkpoint import newest_readable, restore_checkpoint, save_checkpoint
 from goodhart.agents.files import CsvLog, write_atomic
-from goodhart.agents.model_io import LoadedModel, ModelFileError, load_policy, save_model
+from goodhart.agents.model_io import LoadedModel, ModelFileError, find_policy, load_policy, save_model
 from goodhart.agents.policies import ModelPolicy, run_episodes
 from goodhart.agents.ppo import EntropySchedule, build_ppo, set_torch_threads
 from goodhart.envs import core_class, make_vec
@@ -169,11 +170,37 @@ def open_run(cfg: RunConfig, folder: Path, resume: bool, start_if_missing: bool)
     return run_cfg, state
 
 
+def steps_taken(start: int, total_timesteps: int, rollout: int) -> int:
+    """The step count a run from ``start`` ends at: PPO collects whole rollouts of ``rollout``
+    (n_envs * n_steps) steps until it reaches ``total_timesteps``, so it stops at the first
+    rollout's end at or past it (20,480 for 20,000 steps of 1,024-step rollouts)."""
+    return start + math.ceil(max(0, total_timesteps - start) / rollout) * rollout
+
+
+class StepsBar(ProgressBarCallback):
+    """stable-baselines3's progress bar (steps/s and ETA) out of the steps the run really
+    takes, whole rollouts (see :func:`steps_taken`), rather than the total asked for, which the
+    count would pass; never past its total."""
+
+    def _on_training_start(self) -> None:
+        from stable_baselines3.common.callbacks import tqdm
+
+        start, total = self.model.num_timesteps, self.locals["total_timesteps"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tqdm's "rich is experimental", which SB3 hides too
+            self.pbar = tqdm(total=steps_taken(start, total, self.model.n_steps * self.training_env.num_envs) - start)
+
+    def _on_step(self) -> bool:
+        self.pbar.update(max(0, min(self.training_env.num_envs, self.pbar.total - self.pbar.n)))
+        return True
+
+
 def starting_policy(cfg: RunConfig) -> LoadedModel:
-    """The policy file ``cfg.init`` a run starts from, checked against the run's env,
+    """The policy ``cfg.init`` a run starts from (a policy file, or a seed folder: see
+    :func:`~goodhart.agents.model_io.find_policy`), checked against the run's env,
     observations and network; one ConfigError line otherwise."""
     try:
-        loaded = load_policy(cfg.init)
+        loaded = load_policy(find_policy(cfg.init))
     except ModelFileError as err:
         raise ConfigError(f"init: {err}") from None
     if loaded.env_id != cfg.env:
@@ -229,6 +256,8 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
         callbacks.append(EntropySchedule(cfg.ppo.ent_coef, cfg.ppo.ent_coef_final, horizon))
     if rlhf is not None:
         callbacks += rlhf.callbacks(resumed_at)
+    if progress_bar:
+        callbacks.append(StepsBar())
     remaining = cfg.total_timesteps - model.num_timesteps
     started = time.time()
     if remaining > 0:
@@ -237,7 +266,6 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
             callback=CallbackList(callbacks),
             reset_num_timesteps=resumed_at is None,
             tb_log_name="tb",
-            progress_bar=progress_bar,
         )
         save_checkpoint(model, venv, folder / "checkpoints")
         if cfg.eval.freq:

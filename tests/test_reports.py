@@ -240,3 +240,208 @@ def test_results_with_training_curves_round_trip(maze_record, tmp_path):
     again = read_results(tmp_path)
     assert again["policies"]["ppo"]["metrics"][TRAINING]["true_return_peak"]["mean"] == maze_record["policies"]["ppo"]["metrics"][TRAINING]["true_return_peak"]["mean"]
     assert markdown(again, "t") == markdown(written, "t")
+
+
+# ------------------------------------------------------------------------ headlines, figures, re-rendering
+from goodhart.experiments.headline import default_headline, headline, named_headline  # noqa: E402
+from goodhart.experiments.sweep import HeadlineSpec  # noqa: E402
+
+CUE = HeadlineSpec(phenomenon="goal misgeneralization: follows the cue", policy="ppo", distribution="shifted", metric="reached_cue_first",
+                   than="random", also=["capability"],
+                   sentence="On shifted levels the trained agent reaches the cue first in {value} of episodes, against {than} for a random walk, "
+                            "while reaching the goal or the cue in {also[0]}: it learned the cue, not the goal.")
+
+
+def _stats(mean, low, high):
+    return {"mean": mean, "iqm": mean, "per_seed": [mean] * 5, "range": [low, high], "ci95": [low, high], "interval": "seeds"}
+
+
+def small_record():
+    """A fixed, hand-written evaluation: a trained policy and a random walk on two distributions."""
+    def metrics(cue, capability, goal):
+        return {"reached_cue_first": cue, "capability": capability, "reached_goal": goal, "preference": _stats(0.2, 0.1, 0.3),
+                "true_return": goal, "return": goal}
+    return {
+        "env": MAZE, "distributions": ["train", "shifted"], "episodes": 10, "level_seed": 0, "flags": ["reached_goal", "reached_cue_first"],
+        "policies": {
+            "ppo": {"kind": "trained", "seeds": [0, 1, 2, 3, 4], "trained_on": "the env's reward", "source": "x", "metrics": {
+                "train": metrics(_stats(0.0, 0.0, 0.0), _stats(0.98, 0.97, 0.99), _stats(0.98, 0.97, 0.99)),
+                "shifted": metrics(_stats(0.82, 0.78, 0.86), _stats(0.97, 0.95, 0.99), _stats(0.17, 0.14, 0.2))}},
+            "random": {"kind": "reference", "seeds": [0], "source": "random", "metrics": {
+                "train": metrics(_stats(0.0, 0.0, 0.0), _stats(0.43, 0.4, 0.46), _stats(0.43, 0.4, 0.46)),
+                "shifted": metrics(_stats(0.40, 0.36, 0.44), _stats(0.74, 0.7, 0.78), _stats(0.43, 0.4, 0.46))}},
+        },
+    }
+
+
+def test_the_headline_is_read_off_the_record():
+    h = headline(small_record(), CUE)
+    assert (h.policy, h.distribution, h.metric, h.from_spec) == ("ppo", "shifted", "reached_cue_first", True)
+    assert h.mean == 0.82 and h.ci == (0.78, 0.86) and h.reference == 0.40 and h.reference_name == "random"
+    assert h.sentence() == ("On shifted levels the trained agent reaches the cue first in 0.82 [0.78, 0.86] of episodes, against 0.40 for a random walk, "
+                            "while reaching the goal or the cue in 0.97 [0.95, 0.99]: it learned the cue, not the goal.")
+    assert h.as_dict()["ci95"] == [0.78, 0.86]
+    # without a named headline, or one the record lacks (a quick run without that policy): the default one
+    default = default_headline(small_record())
+    assert (default.policy, default.distribution, default.metric, default.reference) == ("ppo", "shifted", "reached_cue_first", 0.40)
+    assert "0.82 [0.78, 0.86]" in default.sentence() and "0.40 for a random walk" in default.sentence()
+    assert headline(small_record(), CUE.model_copy(update={"policy": "absent"})).from_spec is False
+    generated = headline(small_record(), CUE.model_copy(update={"sentence": None}))
+    assert generated.sentence() == ("On `shifted` levels, ppo reached cue first in 0.82 [0.78, 0.86] of episodes, against 0.40 for a random walk, "
+                                    "and reached the goal or the cue in 0.97 [0.95, 0.99] of episodes.")
+
+
+def test_a_headline_sentence_must_state_the_number():
+    with pytest.raises(ValueError, match="has no {value}"):
+        HeadlineSpec(phenomenon="p", policy="ppo", distribution="shifted", metric="x", sentence="no number here")
+    with pytest.raises(ValueError, match="unknown field"):
+        HeadlineSpec(phenomenon="p", policy="ppo", distribution="shifted", metric="x", sentence="{value} {nope}")
+
+
+def test_the_report_opens_with_the_headline_sentence_and_puts_it_first():
+    record = small_record()
+    text = markdown(record, "t", headline=headline(record, CUE))
+    assert text.split("\n")[2].startswith("On shifted levels the trained agent reaches the cue first in 0.82 [0.78, 0.86] of episodes, against 0.40")
+    result = text.split("## Result")[1].split("\n## ")[0]
+    assert result.index("on `shifted` levels: reached cue first in 0.82 [0.78, 0.86]") < result.index("on `train` levels")
+    # a metric with the same value for every policy comes last, once
+    assert "on `train` levels: reached goal in 0.98 [0.97, 0.99] of episodes (against random 0.43); reached cue first 0.00 for every policy." in result
+    # every report opens with a sentence in numbers, with or without a named headline
+    assert markdown(record, "t").split("\n")[2].startswith("On `shifted` levels, ppo reached cue first in 0.82 [0.78, 0.86]")
+
+
+def overoptimization_record():
+    """Two conditions' fake curves against d (two seeds), fitted as the study fits them."""
+    from goodhart.experiments.overoptimization import fit_gao
+
+    rng = np.random.default_rng(0)
+    conditions = {}
+    for k, (name, kl) in enumerate((("labels=300", 0.0), ("labels=300,kl=0.1", 0.1))):
+        d = np.sort(rng.uniform(0, 0.8 - 0.5 * k, (2, 12)), axis=1)
+        d[:, 0] = 0.0
+        true = 1.5 + d * (4 - 6 * np.log(np.maximum(d, 1e-9))) * 0.3 + rng.normal(0, 0.05, d.shape)
+        true[:, 0] = 1.5
+        gain = true - true[:, :1]
+        fits = [fit_gao(d[s], gain[s]) for s in range(2)]
+        peak = int(np.argmax(true.mean(0)))
+        conditions[name] = {
+            "labels": 300, "kl_coef": kl, "seeds": [0, 1], "timestep": list(range(0, 12000, 1000)),
+            "d": d.tolist(), "d_trajectory": (10 * d).tolist(), "true_return": true.tolist(), "proxy_return": (5 * d).tolist(),
+            "alpha": across_seeds([f[0] for f in fits]), "beta": across_seeds([f[1] for f in fits]),
+            "alpha_trajectory": across_seeds([f[0] / 10 for f in fits]), "beta_trajectory": across_seeds([f[1] / 10 for f in fits]),
+            "peak_true": across_seeds(true[:, peak].tolist()), "final_true": across_seeds(true[:, -1].tolist()),
+            "initial_true": across_seeds(true[:, 0].tolist()), "peak_proxy": across_seeds((5 * d[:, peak]).tolist()),
+            "final_proxy": across_seeds((5 * d[:, -1]).tolist()), "drop": across_seeds((true[:, peak] - true[:, -1]).tolist()),
+        }
+    return {"name": "overopt", "quick": False, "env": "goodhart/LoopRace-v0", "conditions": conditions, "references": {}}
+
+
+def test_the_overoptimization_headline_is_the_true_returns_fall():
+    record = overoptimization_record()
+    spec = HeadlineSpec(phenomenon="over-optimization", policy="labels=300", distribution="final", metric="true_return",
+                        than_distribution="peak", also=[["initial", "true_return"], ["final", "proxy_return"]],
+                        sentence="It rises from {also_mean[0]} to {than}, then falls to {value}; the proxy ends at {also[1]}.")
+    h = named_headline(record, spec)
+    e = record["conditions"]["labels=300"]
+    assert h.mean == e["final_true"]["mean"] and h.reference == e["peak_true"]["mean"]
+    assert h.sentence() == (f"It rises from {e['initial_true']['mean']:.2f} to {e['peak_true']['mean']:.2f}, then falls to "
+                            f"{fmt(e['final_true'])}; the proxy ends at {fmt(e['final_proxy'])}.")
+    assert default_headline(record).policy == "labels=300"  # the first condition without a KL penalty
+
+
+def _titled(fig):
+    """The figure's title and every visible axes' titles (in subfigures too)."""
+    figures, axes = [fig], []
+    while figures:
+        f = figures.pop()
+        figures += list(getattr(f, "subfigs", []))
+        axes += [ax for ax in f.axes if ax.axison and ax.get_visible()]
+    return fig._suptitle.get_text() if fig._suptitle else "", axes
+
+
+def test_every_figure_has_a_title_and_titled_panels(maze_record, tmp_path):
+    from goodhart.experiments.overoptimization import episodes_figure, overoptimization_figure
+    from goodhart.experiments.plots import bar_figure, curve_figure, knob_figure, pyplot
+
+    h = headline(maze_record, CUE)
+    record = dict(maze_record)
+    record["sweep"] = {"name": "maze-test", "quick": False}
+    record["knob"] = {"key": "k", "label": "a knob", "complement": False, "values": {"ppo": 0.0, "oracle-goal": 1.0},
+                      "metrics": [["shifted", "capability"]], "recovery": None}
+    overopt = overoptimization_record()
+    for fig in (bar_figure(record, h), curve_figure(record, h), knob_figure(record, h), overoptimization_figure(overopt), episodes_figure(overopt)):
+        title, axes = _titled(fig)
+        assert title.strip() and axes, title
+        for ax in axes:
+            if ax.get_ylabel() != "reward model return (faint)":  # the twin axis of a titled panel
+                assert any(ax.get_title(loc=loc) for loc in ("center", "left")), (title, ax.get_ylabel())
+        pyplot().close(fig)
+    bars = bar_figure(record, h)
+    assert bars._suptitle.get_text().startswith("maze-test: goal misgeneralization: follows the cue")
+    assert bars.axes[0].get_title().startswith("headline (shifted): reached cue first")
+    pyplot().close(bars)
+
+
+def test_the_fitted_curve_is_drawn_only_over_the_measured_d_and_the_axes_fit_the_data():
+    from goodhart.experiments.overoptimization import overoptimization_figure
+    from goodhart.experiments.plots import pyplot
+
+    record = overoptimization_record()
+    fig = overoptimization_figure(record)
+    ax = fig.axes[1]  # the true return gained against d
+    fits = [line for line in ax.get_lines() if line.get_gid() == "fit"]
+    assert len(fits) == len(record["conditions"])
+    for line, e in zip(fits, record["conditions"].values()):
+        assert np.max(line.get_xdata()) <= np.max(e["d"]) + 1e-12 and np.min(line.get_xdata()) >= 0
+    gains = np.concatenate([(np.array(e["true_return"]) - np.array(e["true_return"])[:, :1]).ravel() for e in record["conditions"].values()])
+    low, high = ax.get_ylim()
+    span = gains.max() - gains.min()
+    assert gains.min() - 0.1 * span <= low <= gains.min() and gains.max() <= high <= gains.max() + 0.1 * span
+    pyplot().close(fig)
+
+
+def test_every_reproduction_names_a_headline_its_results_have():
+    import json
+    from pathlib import Path
+
+    from goodhart.agents.files import nan_for_null
+    from goodhart.experiments.reproduce import load_reproduction
+    from goodhart.experiments.sweep import REPRODUCTIONS_DIR
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "results"
+    for path in sorted(REPRODUCTIONS_DIR.glob("*.yaml")):
+        spec, _ = load_reproduction(path.stem)
+        assert spec.headline is not None and spec.headline.sentence, path.stem
+        if (docs / path.stem / "results.json").exists():
+            record = json.loads((docs / path.stem / "results.json").read_text())
+            if "conditions" in record:
+                record["conditions"] = nan_for_null(record["conditions"])
+            else:
+                record = read_results(docs / path.stem)
+            assert math.isfinite(named_headline(record, spec).mean), path.stem
+
+
+def test_goodhart_report_rewrites_a_results_folder_without_training(tmp_path):
+    """Re-rendering a committed folder whose results.json predates stored checks: the checks
+    are measured again from the record and the spec, the report opens with the headline."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "docs" / "results" / "maze-misgeneralization"
+    folder = tmp_path / "maze"
+    folder.mkdir()
+    shutil.copy(source / "results.json", folder / "results.json")
+    record = json.loads((folder / "results.json").read_text())
+    record.pop("checks", None)
+    (folder / "results.json").write_text(json.dumps(record))
+    result = CliRunner().invoke(app, ["report", str(folder)])
+    assert result.exit_code == 0, result.output
+    text = (folder / "report.md").read_text()
+    lines = text.split("\n")
+    assert lines[0] == "# maze-misgeneralization" and lines[2].startswith("On shifted levels, where the cue lies on another branch than the goal, the trained agent reaches the cue first in")
+    assert "All 5 expected effects hold" in text and "- PASS: train goal rate >= 0.95 — measured:" in text
+    for name in ("bars.png", "curves.png"):
+        assert (folder / name).stat().st_size > 10_000
+    missing = CliRunner().invoke(app, ["report", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "no results.json" in missing.output

@@ -9,14 +9,16 @@ from typing import Any
 
 class ArgumentError(ValueError):
     """A bad argument; ``argument`` names it, so that a caller can say where its value came
-    from (a config file, a command-line flag)."""
+    from (a config file, a command-line flag). ``choices``: the values allowed, where the
+    argument takes one of a few (a config reader may then map a YAML scalar to one of them)."""
 
-    def __init__(self, argument: str, message: str) -> None:
+    def __init__(self, argument: str, message: str, choices: tuple[Any, ...] | None = None) -> None:
         super().__init__(message)
         self.argument = argument
+        self.choices = choices
 
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # pickles (Gymnasium's async workers send errors)
-        return type(self), (self.argument, str(self))
+    def __reduce__(self) -> tuple[type, tuple[str, str, tuple[Any, ...] | None]]:  # pickles (Gymnasium's async workers send errors)
+        return type(self), (self.argument, str(self), self.choices)
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
@@ -49,5 +51,5 @@ def check_float(name: str, value: Any, low: float, high: float | None = None) ->
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     """One of ``choices``."""
     if value not in choices:
-        raise ArgumentError(name, f"{name}={value!r} is not allowed; expected one of {list(choices)}")
+        raise ArgumentError(name, f"{name}={value!r} is not allowed; expected one of {list(choices)}", tuple(choices))
     return value

@@ -28,7 +28,9 @@ STATUSES = ("pending", "running", "done", "failed", "interrupted")
 class Progress:
     """What a running job reports: environment steps done, written to a small file that the
     scheduler reads (so it works from any worker process, on Ray too), at most once a second,
-    with a line in the job's log every tenth of the way."""
+    with a line in the job's log every tenth of the way. With a ``total``, the count reported
+    never passes it: a training run collects whole rollouts, so it may end a little past the
+    steps asked for (20,480 of 20,000), and "step 20480 of 20000" would read as a bug."""
 
     def __init__(self, path: str | os.PathLike[str], total: int = 0) -> None:
         self.path = Path(path)
@@ -37,6 +39,8 @@ class Progress:
         self._logged_tenth = -1
 
     def __call__(self, done: int) -> None:
+        if self.total:
+            done = min(int(done), self.total)
         now = time.monotonic()
         if now - self._written >= 1.0:
             write_atomic(self.path, lambda tmp: tmp.write_text(str(int(done))))

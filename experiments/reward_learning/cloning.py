@@ -42,6 +42,14 @@ class CloneConfig:
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction={self.val_fraction!r} is not allowed; expected a number in [0, 1)")
 
+    def held_out(self, segments: int) -> int:
+        """How many of ``segments`` demonstrated segments (episodes) are held out; a ValueError
+        if none would be left to fit on (checked before any demonstration is played)."""
+        held = int(round(self.val_fraction * segments))
+        if segments - held < 1:
+            raise ValueError(f"{segments} demonstrated segment(s) leave none to fit on after holding out {held} (val_fraction={self.val_fraction})")
+        return held
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -81,9 +89,7 @@ def clone_policy(policy: ActorCriticPolicy, demos: Segments, config: CloneConfig
     Deterministic for a given policy initialisation, demonstrations and config."""
     rng = np.random.default_rng([config.seed, 11])
     order = rng.permutation(len(demos))
-    held = int(round(config.val_fraction * len(demos)))
-    if len(demos) - held < 1:
-        raise ValueError(f"{len(demos)} demonstrated segment(s) leave none to fit on after holding out {held}")
+    held = config.held_out(len(demos))
     train_seg, train_t = _steps(demos, np.sort(order[held:]))
     val_seg, val_t = _steps(demos, np.sort(order[:held]))
     parameters = [p for name, p in policy.named_parameters() if not name.startswith(("value_net", "vf_features_extractor"))]

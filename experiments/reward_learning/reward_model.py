@@ -203,6 +203,20 @@ def _evaluate(net: RewardNet, inputs: _Inputs, dataset: PreferenceDataset, index
     return total / max(len(index), 1), correct / decided if decided else math.nan
 
 
+def check_fit(dataset: PreferenceDataset, config: FitConfig) -> None:
+    """Refuse a fit that cannot run, before any work (and any progress bar): observations a
+    reward net cannot read, too few labels to hold ``val_fraction`` out and still train, or a
+    network that does not fit the observations (a crop larger than the grid)."""
+    segments = dataset.segments
+    if len(segments.obs_shape) != 3:
+        raise ValueError(f"reward models take symbolic (C, H, W) observations; these are {segments.obs_shape}")
+    held = int(round(config.val_fraction * len(dataset)))
+    if len(dataset) - held < 1:
+        raise ValueError(f"{len(dataset)} label(s) leave no training pairs with val_fraction={config.val_fraction}")
+    with torch.random.fork_rng():  # the global RNG left as it was
+        build_net(segments.obs_shape, len(core_class(dataset.env_id).ACTIONS), {**DEFAULT_NETWORK, **dict(config.network)})
+
+
 def fit_reward_model(
     dataset: PreferenceDataset,
     config: FitConfig = FitConfig(),
@@ -213,15 +227,12 @@ def fit_reward_model(
     out. ``progress(done, total, stats)`` is called after every epoch of every net. With
     ``initial`` (a model of the same network and ensemble size) training continues from its
     weights (the iterated mode's refits). The torch global RNG is left as it was."""
+    check_fit(dataset, config)
     segments = dataset.segments
-    if len(segments.obs_shape) != 3:
-        raise ValueError(f"reward models take symbolic (C, H, W) observations; these are {segments.obs_shape}")
     rng = np.random.default_rng([config.seed, 13])
     order = rng.permutation(len(dataset))
     held = int(round(config.val_fraction * len(dataset)))
     val, train = order[:held], order[held:]
-    if len(train) == 0:
-        raise ValueError(f"{len(dataset)} label(s) leave no training pairs with val_fraction={config.val_fraction}")
     network = {**DEFAULT_NETWORK, **dict(config.network)}
     n_actions = len(core_class(dataset.env_id).ACTIONS)
     nets, history = [], []

@@ -37,6 +37,16 @@ def source_policy(spec: str, env_id: str) -> Policy:
         raise type(err)(f"source {err}") from None
 
 
+def check_sources(sources: Sequence[str], env_id: str) -> None:
+    """Build every source's policy once, so that a bad spec (an unknown oracle, a missing
+    model file, a model of another env) is refused before any work starts or any progress
+    is shown; a ValueError naming it otherwise."""
+    if not sources:
+        raise ValueError("give at least one source policy")
+    for spec in sources:
+        source_policy(spec, env_id)
+
+
 def default_sources(env_id: str) -> list[str]:
     """Random actions and every oracle of the env with a share 0.1 and 0.3 of random actions:
     segments from poor to good, of the intended target and of the proxy."""
@@ -83,6 +93,8 @@ def clone_demonstrations(cfg: RunConfig, sources: Sequence[str], episodes: int, 
     from ``DEMONSTRATION_LEVEL_SEED + cfg.seed``), and ``cfg``'s PPO network (initialised with
     ``cfg.seed``) fitted to their actions (:func:`clone_policy`); saved as a policy file at ``out`` whose
     config is ``cfg``'s with a ``clone`` section saying how it was made. Returns that section."""
+    fit.held_out(episodes)
+    check_sources(sources, cfg.env)
     core = core_class(cfg.env)(1, **cfg.env_kwargs)
     demos = collect_pool(cfg.env, cfg.env_kwargs, sources, episodes, core.max_steps, DEMONSTRATION_LEVEL_SEED + cfg.seed)
     model = build_ppo(make_vec(cfg.env, cfg.n_envs, seed=cfg.seed, **cfg.env_kwargs), ppo=cfg.ppo.model_dump(), network=cfg.network.model_dump(),

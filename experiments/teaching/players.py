@@ -25,10 +25,11 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from goodhart.agents import pretrained
-from goodhart.agents.model_io import LoadedModel, ModelFileError, load_policy, model_paths
+from goodhart.agents.model_io import LoadedModel, ModelFileError, find_policies, load_policy, policy_label
 from goodhart.agents.policies import RANDOM, ModelPolicy, Policy, oracle_names, policy_from_name
 from goodhart.experiments.reward_learning.reward_model import RewardModel, RewardModelError, load_reward_model
 from goodhart.envs import ENVS
@@ -72,9 +73,10 @@ def names_help() -> str:
 
 def resolve(name: str | None, models: Sequence[str | os.PathLike[str]] | None = None) -> Show:
     """The :class:`Show` of ``name`` (a demo, a shipped policy, an env id, or None with
-    ``models``) and ``models`` (policy files played instead of the shipped policies). Raises
+    ``models``) and ``models`` (policy files, seed folders or run folders (every seed), played
+    instead of the shipped policies). Raises
     ``ValueError`` (``ModelFileError`` for files) with one line naming what is wrong."""
-    loaded = [(os.fspath(typed), _load_file(typed)) for typed in models or ()]
+    loaded = [(os.fspath(stem), load_policy(stem)) for typed in models or () for stem in _policy_files(typed)]
     if name is None:
         if not loaded:
             raise ValueError("give NAME (a demo, a shipped policy or an env id) or --model PATH")
@@ -138,11 +140,13 @@ def _learned_reward(label: str, model: LoadedModel) -> tuple[RewardModel, float]
         return None
 
 
-def _load_file(typed: str | os.PathLike[str]) -> LoadedModel:
-    weights, meta = model_paths(typed)
-    if not weights.exists() and not meta.exists():
-        raise ModelFileError(f"--model {os.fspath(typed)}: no such policy (a policy is STEM.safetensors + STEM.json)")
-    return load_policy(typed)
+def _policy_files(typed: str | os.PathLike[str]) -> list[Path]:
+    """The policies ``--model typed`` names: a policy file, a seed folder, or every seed of a
+    run folder (see :func:`~goodhart.agents.model_io.find_policies`)."""
+    try:
+        return find_policies(typed)
+    except ModelFileError as err:
+        raise ModelFileError(f"--model {err}") from None
 
 
 def _load_shipped(name: str) -> LoadedModel:
@@ -157,11 +161,7 @@ def _load_shipped(name: str) -> LoadedModel:
 
 def _file_label(typed: str) -> str:
     """A policy file's label: its name, or its run and seed folders for a run's ``model``."""
-    weights, _ = model_paths(typed)
-    stem = weights.with_suffix("")
-    if stem.name == "model" and stem.parent.name:
-        return "/".join(part for part in (stem.parent.parent.name, stem.parent.name) if part)
-    return stem.name
+    return policy_label(typed)
 
 
 __all__ = ["Player", "Show", "names_help", "reference_players", "resolve"]
