@@ -38,6 +38,7 @@ the env's first ``HEADLINE`` metric, against a random walk.
 
 from __future__ import annotations
 
+import json
 import math
 import string
 from collections.abc import Mapping, Sequence
@@ -293,13 +294,47 @@ def _overoptimization(record: Mapping[str, Any], spec: Any, than_distribution: s
                     from_spec=not getattr(spec, "default", False))
 
 
-def headlines_table(rows: Sequence[tuple[str, Headline | None]]) -> list[str]:
-    """A markdown table of headlines (name, phenomenon, number, reference): for the README."""
-    lines = ["| reproduction | phenomenon | headline number | compared with |", "|---|---|---|---|"]
-    for name, h in rows:
-        if h is None:
-            lines.append(f"| {name} | | | |")
-            continue
-        ref = f"{number(h.reference)} ({h.reference_name})" if h.reference is not None and not math.isnan(h.reference) else ""
-        lines.append(f"| {name} | {h.phenomenon} | {h.policy}, {h.metric} on `{h.distribution}`: {h.number()} | {ref} |")
+def quick_seconds(record: Mapping[str, Any]) -> float | None:
+    """The wall time of the run that wrote ``record`` (a sweep's or the over-optimization study's)."""
+    seconds = record["sweep"].get("wall_seconds") if "sweep" in record else (record.get("seconds") or {}).get("wall")
+    return None if seconds is None else float(seconds)
+
+
+def duration(seconds: float) -> str:
+    """``4 min 05 s``, ``58 s``."""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
+def headline_cell(record: Mapping[str, Any], h: Headline) -> str:
+    """The headline number in a table cell: ``reached cue first on `shifted`: 0.82 [0.78, 0.86] (random 0.40)``."""
+    what = words(core_of(record), h.metric) if "env" in record and "sweep" in record else CURVE_WORDS.get(h.metric, h.metric)
+    cell = f"{what}, `{h.distribution}`: {h.number()}"
+    if h.reference is not None and not math.isnan(h.reference):
+        cell += f" ({h.reference_name} {number(h.reference)})"
+    return cell
+
+
+def reproductions_table(results_dir: Any, specs: Sequence[tuple[str, Any]], link: str = "{results}/{name}/report.md") -> list[str]:
+    """The README's table: a line per reproduction with its phenomenon, its headline number
+    from the committed full results (``results_dir/NAME/results.json``) and the wall time of
+    its quick mode (``results_dir/NAME-quick/results.json``). A reproduction without either
+    file is an error: the table states only measured numbers."""
+    from pathlib import Path
+
+    folder = Path(results_dir)
+    lines = ["| reproduction | phenomenon | headline, full mode (95 % CI) | quick mode |", "|---|---|---|---|"]
+    for name, spec in specs:
+        full, quick = folder / name / "results.json", folder / f"{name}-quick" / "results.json"
+        for path in (full, quick):
+            if not path.exists():
+                raise FileNotFoundError(f"{name}: no committed results at {path}; run goodhart reproduce {name}"
+                                        f"{' --quick' if path is quick else ''} and copy its results.json there")
+        record = json.loads(full.read_text())
+        h = named_headline(record, spec)
+        seconds = quick_seconds(json.loads(quick.read_text()))
+        if seconds is None:
+            raise HeadlineError(f"{name}: {quick} records no wall time")
+        target = link.format(results=folder.as_posix(), name=name)
+        lines.append(f"| [`{name}`]({target}) | {h.phenomenon} | {headline_cell(record, h)} | {duration(seconds)} |")
     return lines

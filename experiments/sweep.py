@@ -212,11 +212,15 @@ def assignments(spec: SweepSpec) -> list[dict[str, Any]]:
     return [dict(zip(keys, values)) for values in itertools.product(*(spec.grid[k] for k in keys))]
 
 
+def reproduction_names() -> list[str]:
+    """The reproductions: the spec files in ``experiments/reproductions/``, by name."""
+    return sorted(p.stem for p in REPRODUCTIONS_DIR.glob("*.yaml"))
+
+
 def reproduction_path(name: str) -> Path:
     path = REPRODUCTIONS_DIR / f"{name}.yaml"
     if not path.exists():
-        names = sorted(p.stem for p in REPRODUCTIONS_DIR.glob("*.yaml"))
-        raise ConfigError(f"unknown reproduction {name!r}; available: {names}")
+        raise ConfigError(f"unknown reproduction {name!r}; available: {reproduction_names()}")
     return path
 
 

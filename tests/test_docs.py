@@ -111,3 +111,26 @@ def test_docstring_lists_become_lists() -> None:
 def test_stray_stars_are_escaped() -> None:
     lines = ["(B, *obs_shape) and ``*x``", "", "an *emph* word"]
     assert pages.stray_stars(lines) == ["(B, \\*obs_shape) and ``*x``", "", "an *emph* word"]
+
+
+README = DOCS.parent / "README.md"
+
+
+def test_the_readme_is_the_front_door() -> None:
+    """At most 250 lines; the rest lives in the site."""
+    assert len(README.read_text().splitlines()) <= 250
+
+
+def test_the_readme_table_states_the_committed_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every number in the README's reproductions table is read off a committed results file:
+    the headline from ``docs/results/NAME/results.json``, the quick-mode time from
+    ``docs/results/NAME-quick/results.json`` (``python scripts/readme_table.py`` rewrites it)."""
+    from goodhart.experiments.headline import reproductions_table
+    from goodhart.experiments.reproduce import load_reproduction
+    from goodhart.experiments.sweep import reproduction_names
+
+    monkeypatch.chdir(DOCS.parent)
+    text = README.read_text()
+    block = text.split("<!-- reproductions-table:start -->\n", 1)[1].split("\n<!-- reproductions-table:end -->", 1)[0]
+    expected = reproductions_table("docs/results", [(name, load_reproduction(name)[0]) for name in reproduction_names()])
+    assert block.splitlines() == expected

@@ -374,9 +374,9 @@ def env_grid(pages: list[EnvPage], columns: int = 3) -> str:
 
 # ------------------------------------------------------------------------------ reproductions
 def reproduction_names() -> list[str]:
-    from goodhart.experiments.sweep import REPRODUCTIONS_DIR
+    from goodhart.experiments.sweep import reproduction_names as names
 
-    return sorted(path.stem for path in REPRODUCTIONS_DIR.glob("*.yaml"))
+    return names()
 
 
 def load_reproductions() -> dict[str, Any]:
