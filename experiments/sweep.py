@@ -268,17 +268,33 @@ def expand(
     seeds = seeds or seed_list(spec.quick.seeds if quick else spec.seeds)
     overrides = {**spec.set, **(spec.quick.set if quick else {})}
     runs = []
-    for assignment in assignments(spec):
+    for raw in assignments(spec):
+        configs = []
+        for seed in seeds:
+            data = json.loads(json.dumps(base))
+            for key, value in {**overrides, **raw, "seed": seed}.items():
+                apply_override(data, f"{key}={json.dumps(value)}", source)
+            configs.append(validate(data, f"{source} ({condition_name(raw)}, seed {seed})", origins))
+        assignment = validated_assignment(raw, configs[0])
         condition = spec.labels.get(condition_name(assignment), condition_name(assignment))
         if quick and spec.quick.conditions is not None and not {condition, condition_name(assignment)} & set(spec.quick.conditions):
             continue
-        for seed in seeds:
-            data = json.loads(json.dumps(base))
-            for key, value in {**overrides, **assignment, "seed": seed}.items():
-                apply_override(data, f"{key}={json.dumps(value)}", source)
-            cfg = validate(data, f"{source} ({condition}, seed {seed})", origins)
-            runs.append(Run(condition, seed, cfg, out / "runs" / condition / f"seed{seed}", extra={"assignment": assignment}))
+        runs.extend(Run(condition, seed, cfg, out / "runs" / condition / f"seed{seed}", extra={"assignment": assignment}) for seed, cfg in zip(seeds, configs))
     return runs
+
+
+def validated_assignment(assignment: dict[str, Any], cfg: RunConfig) -> dict[str, Any]:
+    """The condition's values as the run's config holds them once validated: ``reward=true``
+    read from YAML as the boolean True is the knob's string ``'true'``, and names the
+    condition so."""
+    data = cfg.model_dump()
+    spelled = {}
+    for key, value in assignment.items():
+        node: Any = data
+        for part in key.split("."):
+            node = node.get(part, value) if isinstance(node, dict) else value
+        spelled[key] = node
+    return spelled
 
 
 def sweep_from_file(

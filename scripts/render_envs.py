@@ -1,4 +1,4 @@
-"""Render each environment's levels to the PNGs shown in the README.
+"""Render each environment's levels to the PNGs shown in the README and the docs site.
 
     python scripts/render_envs.py [--out docs]
 """

@@ -103,6 +103,7 @@ def test_a_sweep_grid_of_string_choices_takes_yaml_spellings(tmp_path):
     spec, _, origins = sweep_from_file(path, ["env_kwargs.reward=sensor,true"], None, [], None)
     runs = expand(spec, tmp_path / "out", origins=origins)
     assert sorted(run.config.env_kwargs["reward"] for run in runs) == ["sensor", "true"]
+    assert sorted(run.condition for run in runs) == ["reward=sensor", "reward=true"]  # not reward=True
 
 
 def test_train_takes_reward_true_from_the_command_line(tmp_path):
