@@ -359,7 +359,7 @@ def env_index(pages: list[EnvPage]) -> str:
     return "\n".join(out)
 
 
-def env_grid(pages: list[EnvPage], columns: int = 3) -> str:
+def env_grid(pages: list[EnvPage], columns: int = 2) -> str:
     """The front page's grid of env pictures, each linked to its page (an include fragment;
     its image paths are relative to this folder: include it with ``:relative-images:``)."""
     fragment = DOCS / "environments" / "grid.inc.md"
