@@ -41,7 +41,9 @@ for _env_id, _core in ENVS.items():
             entry_point="goodhart.envs.core.gym_env:GridEnv",
             vector_entry_point="goodhart.envs.core.gym_vector_env:GridVectorEnv",
             kwargs={"core": _core},
-            max_episode_steps=_core.DEFAULT_MAX_STEPS,
+            # No max_episode_steps: the core ends each episode itself at its max_steps, with the
+            # episode's outcome. A registered limit would wrap gymnasium.make's env in a
+            # TimeLimit that cuts a longer max_steps short, without an outcome.
         )
 
 

@@ -280,9 +280,20 @@ def test_gymnasium_users_do_not_load_torch_or_sb3(tmp_path):
 
 
 @pytest.mark.parametrize("env_id", list(ENVS))
-def test_registered_time_limit_matches_the_core(env_id):
-    env = gym.make(env_id)
-    assert env.spec.max_episode_steps == env.unwrapped.core.max_steps
+def test_any_max_steps_holds_through_gymnasium_make(env_id):
+    """The core alone ends episodes at ``max_steps``: no registered TimeLimit cuts a longer
+    limit short (it would end the episode without an outcome)."""
+    core = ENVS[env_id]
+    limit = core.DEFAULT_MAX_STEPS + 7
+    env = gym.make(env_id, max_steps=limit)
+    assert env.spec.max_episode_steps is None
+    env.reset(seed=0)
+    for step in range(1, limit + 1):
+        _, _, terminated, truncated, info = env.step(0)
+        if terminated or truncated:
+            break
+    if not terminated:
+        assert step == limit and truncated and "outcome" in info
 
 
 @pytest.mark.parametrize("env_id", list(ENVS))

@@ -270,7 +270,7 @@ def _declared(core: type, env_id: str) -> list[tuple[str, str]]:
 
     spec = gym.registry[env_id]
     rows = [("registered id", code(env_id)), ("core class", f"{{py:class}}`~{core.__module__}.{core.__qualname__}`")]
-    rows.append(("max_episode_steps", code(spec.max_episode_steps)))
+    rows.append(("episode limit", f"{code('max_steps')}, default {code(core.DEFAULT_MAX_STEPS)} (the env ends its episodes itself)"))
     try:
         env = gym.make(env_id)
         rows.append(("observation space", code(str(env.observation_space))))

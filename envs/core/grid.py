@@ -60,7 +60,8 @@ class GridCore:
             or its proxy; the finish or the lagoon): what the evaluator calls capability.
         PREFERENCE: the outcome flag "the intended thing, not the proxy", read among the
             capable episodes: what the evaluator calls preference.
-        DEFAULT_MAX_STEPS: the episode limit (also the registered ``max_episode_steps``).
+        DEFAULT_MAX_STEPS: the default of ``max_steps``, the episode limit, which the core
+            enforces itself (the envs register no Gymnasium ``max_episode_steps``).
         ORACLES: names of scripted reference policies. Each is a level array
             ``policy_<name>`` (H, W) of the action to take on each cell, made by ``_generate``;
             :meth:`oracle_actions` looks it up at every agent, so oracles run batched.

@@ -41,8 +41,9 @@ class GridEnv(gym.Env):
     ``obs_mode``, the env's knobs...). ``info["true_reward"]`` is set on every step and
     ``info["outcome"]`` on the step that ends an episode.
 
-    The episode limit is the core's ``max_steps``; gymnasium's ``max_episode_steps=``
-    override of ``gymnasium.make`` only adds an outer TimeLimit that truncates without an
+    The episode limit is the core's ``max_steps`` (``gymnasium.make(id, max_steps=n)``, any n):
+    the envs register no ``max_episode_steps``, and gymnasium's ``max_episode_steps=``
+    argument of ``gymnasium.make`` only adds an outer TimeLimit that truncates without an
     ``outcome``, so change ``max_steps=`` instead.
     """
 

@@ -41,8 +41,8 @@ from goodhart.envs.core.gym_env import observation_space
 
 def episode_limit(core: type[GridCore], max_steps: int | None, max_episode_steps: int | None) -> int | None:
     """The core's ``max_steps`` from the env's own argument and ``make_vec``'s
-    ``max_episode_steps`` (which it passes with the registered default when not given): the
-    core ends the episode itself, with its ``outcome``."""
+    ``max_episode_steps`` (None when not given: the envs register none): the core ends the
+    episode itself, with its ``outcome``."""
     if max_episode_steps is None or max_episode_steps == core.DEFAULT_MAX_STEPS:
         return max_steps
     if max_steps is not None and max_steps != max_episode_steps:
