@@ -311,7 +311,8 @@ def headline_cell(record: Mapping[str, Any], h: Headline) -> str:
     what = words(core_of(record), h.metric) if "env" in record and "sweep" in record else CURVE_WORDS.get(h.metric, h.metric)
     cell = f"{what}, `{h.distribution}`: {h.number()}"
     if h.reference is not None and not math.isnan(h.reference):
-        cell += f" ({h.reference_name} {number(h.reference)})"
+        name = h.reference_name if "=" in (h.reference_name or "") else (h.reference_name or "").replace("_", " ")
+        cell += f" ({name}: {number(h.reference)})"
     return cell
 
 
