@@ -363,13 +363,12 @@ def env_grid(pages: list[EnvPage], columns: int = 2) -> str:
     """The front page's grid of env pictures, each linked to its page (an include fragment;
     its image paths are relative to this folder: include it with ``:relative-images:``)."""
     fragment = DOCS / "environments" / "grid.inc.md"
-    rows = []
+    width = 100 // columns
+    out = ["```{list-table}", f":widths: {' '.join([str(width)] * columns)}", ":header-rows: 0", ""]
     for start in range(0, len(pages), columns):
         chunk = pages[start : start + columns]
-        rows.append([f"{{doc}}`/environments/{env_slug(p.env_id)}`" for p in chunk] + [""] * (columns - len(chunk)))
-        rows.append([f"![{p.env_id}]({relative(p.picture, fragment)})" for p in chunk] + [""] * (columns - len(chunk)))
-    header, *body = rows
-    return table(header, body) + "\n"
+        out.append("* - " + "\n  - ".join(f"{{doc}}`/environments/{env_slug(p.env_id)}`<br>![{p.env_id}]({relative(p.picture, fragment)})" for p in chunk))
+    return "\n".join([*out, "```", ""])
 
 
 # ------------------------------------------------------------------------------ reproductions
