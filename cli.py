@@ -179,7 +179,7 @@ def report(
     """Write a results folder's report.md and figures again from its results.json, without
     training or evaluating anything (the checks stored there, or measured again on it)."""
     from goodhart.experiments.config import ConfigError
-    from goodhart.experiments.report import load_spec_named, rerender
+    from goodhart.experiments.reproduce import load_spec_named, rerender
 
     if not (folder / "results.json").is_file():
         fail(f"{folder}: no results.json there")

@@ -150,12 +150,15 @@ def find_policy(path: str | os.PathLike[str]) -> Path:
     which one played."""
     stems = find_policies(path)
     if len(stems) > 1:
-        seeds = ", ".join(stem.parent.name for stem in stems)
-        raise ModelFileError(
-            f"{os.fspath(path)}: a run folder of {len(stems)} training seeds ({seeds}), and one policy is asked for here: "
-            f"name its seed folder, e.g. {stems[0].parent}"
-        )
+        raise ModelFileError(f"{os.fspath(path)}: {several_seeds(stems)}")
     return stems[0]
+
+
+def several_seeds(stems: list[Path]) -> str:
+    """Why a run folder of several seeds (their policies' ``stems``) is refused where one
+    policy is asked for."""
+    seeds = ", ".join(stem.parent.name for stem in stems)
+    return f"a run folder of {len(stems)} training seeds ({seeds}), and one policy is asked for here: name its seed folder, e.g. {stems[0].parent}"
 
 
 def read_tagged_json(meta_path: Path, format_tag: str, kind: str, error: type[ValueError]) -> dict[str, Any]:
@@ -440,4 +443,5 @@ __all__ = [
     "policy_label",
     "run_seed_folders",
     "save_model",
+    "several_seeds",
 ]

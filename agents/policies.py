@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from goodhart.agents.model_io import LoadedModel, ModelFileError, find_policies, find_policy, load_policy, looked_for, policy_label
+from goodhart.agents.model_io import LoadedModel, ModelFileError, find_policies, load_policy, looked_for, policy_label, several_seeds
 from goodhart.envs import core_class, make_vec
 from goodhart.envs.core.arrays import to_numpy
 from goodhart.envs.core.vec_env import GridVecEnv
@@ -194,13 +194,12 @@ def policy_from_name(name: str, env_id: str) -> Policy:
         policy = OraclePolicy(base.removeprefix(ORACLE_PREFIX))
     else:
         try:
-            find_policies(base)
+            stems = find_policies(base)
         except ModelFileError:
             raise ValueError(f"{name!r}: not a policy file, nor one of {env_id}'s reference policies: {valid} (looked for {looked_for(base)})") from None
-        try:
-            stem = find_policy(base)  # a run folder of several seeds is refused: one policy plays
-        except ModelFileError as err:
-            raise ModelFileError(f"{name!r}: {str(err).removeprefix(base + ': ')}") from None
+        if len(stems) > 1:  # one policy plays: a run folder of several seeds is refused
+            raise ModelFileError(f"{name!r}: {several_seeds(stems)}")
+        stem = stems[0]
         loaded = load_policy(stem)
         if loaded.env_id != env_id:
             raise ValueError(f"{name!r}: a policy of {loaded.env_id}, not {env_id}")

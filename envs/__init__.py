@@ -54,6 +54,13 @@ def core_class(env_id: str) -> type[GridCore]:
     return ENVS[env_id]
 
 
+def file_stem(env_id: str) -> str:
+    """The name of an env's files: its shipped config (``agents/configs/<stem>.yaml``) and its
+    picture (``docs/<stem>.png``): the env's name in lower case, ``goodhart/SomeEnv-v0`` ->
+    ``someenv``."""
+    return env_id.split("/")[-1].split("-")[0].lower()
+
+
 def make_vec(env_id: str, num_envs: int, *, seed: int | None = None, **kwargs: Any) -> GridVecEnv:
     """A stable-baselines3 VecEnv of ``num_envs`` copies of ``env_id``; copy ``i`` is seeded
     ``seed + i``. ``kwargs`` are the env's (``distribution``, knobs, ``backend``...)."""
@@ -84,5 +91,6 @@ __all__ = [
     "LoopRace",
     "TomatoWatering",
     "core_class",
+    "file_stem",
     "make_vec",
 ]

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from goodhart.envs import ENVS, core_class
+from goodhart.envs import ENVS, core_class, file_stem
 from goodhart.envs.core.checks import ArgumentError
 from goodhart.envs.core.grid import GridCore
 from goodhart.experiments.defaults import DISTRIBUTIONS
@@ -217,7 +217,7 @@ def default_config_path(env_id: str) -> Path:
     """The shipped config for ``env_id``: ``agents/configs/<name>.yaml`` where ``<name>``
     is the env's name in lower case (``goodhart/SomeEnv-v0`` -> ``someenv.yaml``)."""
     core_class(env_id)
-    return CONFIG_DIR / f"{env_id.split('/')[-1].split('-')[0].lower()}.yaml"
+    return CONFIG_DIR / f"{file_stem(env_id)}.yaml"
 
 
 def yaml_problem(err: yaml.YAMLError) -> str:

@@ -61,10 +61,14 @@ class Subject:
 
 
 def trained_subject(name: str, folders_or_models: Sequence[Path], deterministic: bool) -> Subject:
+    """A trained policy's seeds as one Subject. Its paths are kept absolute, so that
+    :func:`write_results` can record them relative to the results folder whatever the working
+    directory was."""
+    folders_or_models = [Path(path).absolute() for path in folders_or_models]
     seeds: dict[int, Policy] = {}
     env_id, env_kwargs, runs = None, None, {}
     for index, path in enumerate(folders_or_models):
-        loaded = load_policy(Path(path) / "model" if Path(path).is_dir() else path)
+        loaded = load_policy(path / "model" if path.is_dir() else path)
         kwargs = {k: v for k, v in loaded.config.get("env_kwargs", {}).items() if k != "distribution"}
         if env_id is None:
             env_id, env_kwargs = loaded.env_id, kwargs
@@ -72,8 +76,8 @@ def trained_subject(name: str, folders_or_models: Sequence[Path], deterministic:
             raise EvaluationError(f"{path}: its env or env_kwargs differ from the other seeds of {name!r}")
         seed = int(loaded.config.get("seed", index))
         seeds[seed] = ModelPolicy(loaded, deterministic=deterministic, name=name)
-        if Path(path).is_dir():
-            runs[seed] = Path(path)
+        if path.is_dir():
+            runs[seed] = path
     learned = (loaded.config.get("reward_model") or {}).get("path")
     return Subject(name, "trained", env_id, env_kwargs, seeds, source=str(folders_or_models[0]), runs=runs, reward_model=learned)
 

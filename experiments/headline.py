@@ -43,6 +43,7 @@ import math
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from goodhart.agents.policies import ORACLE_PREFIX, RANDOM
@@ -103,15 +104,6 @@ class Headline:
         }
         text = " ".join(self.template.split()).format(**fields)
         return text[0].upper() + text[1:] if text else text
-
-    def as_dict(self) -> dict[str, Any]:
-        """The headline as plain data (a README table's row)."""
-        low, high = self.ci
-        return {
-            "phenomenon": self.phenomenon, "policy": self.policy, "distribution": self.distribution, "metric": self.metric,
-            "mean": self.mean, "ci95": [low, high], "interval": self.value.get("interval"),
-            "reference": self.reference, "reference_name": self.reference_name, "sentence": self.sentence(),
-        }
 
 
 def headline(record: Mapping[str, Any], spec: Any = None) -> Headline | None:
@@ -308,7 +300,7 @@ def duration(seconds: float) -> str:
 
 def headline_cell(record: Mapping[str, Any], h: Headline) -> str:
     """The headline number in a table cell: ``reached cue first on `shifted`: 0.82 [0.78, 0.86] (random 0.40)``."""
-    what = words(core_of(record), h.metric) if "env" in record and "sweep" in record else CURVE_WORDS.get(h.metric, h.metric)
+    what = CURVE_WORDS.get(h.metric, h.metric) if "conditions" in record else words(core_of(record), h.metric)
     cell = f"{what}, `{h.distribution}`: {h.number()}"
     if h.reference is not None and not math.isnan(h.reference):
         name = h.reference_name if "=" in (h.reference_name or "") else (h.reference_name or "").replace("_", " ")
@@ -316,13 +308,11 @@ def headline_cell(record: Mapping[str, Any], h: Headline) -> str:
     return cell
 
 
-def reproductions_table(results_dir: Any, specs: Sequence[tuple[str, Any]], link: str = "{results}/{name}/report.md") -> list[str]:
+def reproductions_table(results_dir: str | Path, specs: Sequence[tuple[str, Any]], link: str = "{results}/{name}/report.md") -> list[str]:
     """The README's table: a line per reproduction with its phenomenon, its headline number
     from the committed full results (``results_dir/NAME/results.json``) and the wall time of
     its quick mode (``results_dir/NAME-quick/results.json``). A reproduction without either
     file is an error: the table states only measured numbers."""
-    from pathlib import Path
-
     folder = Path(results_dir)
     lines = ["| reproduction | phenomenon | headline, full mode (95 % CI) | quick mode |", "|---|---|---|---|"]
     for name, spec in specs:

@@ -10,8 +10,9 @@ the recovery statistic instead. Everything is read from the results record and t
 hooks. Then: the policies and what each was trained on, each expected effect with its measured
 value and threshold, a table per distribution, the training-curve numbers, per-seed values,
 and what the intervals are. ``summary`` is the short table ``goodhart evaluate`` prints. The
-plots are drawn by :mod:`goodhart.experiments.plots`. :func:`rerender` writes a results
-folder's report and figures again from its ``results.json`` (``goodhart report DIR``).
+plots are drawn by :mod:`goodhart.experiments.plots`.
+(:func:`goodhart.experiments.reproduce.rerender` writes a results folder's report and figures
+again from its ``results.json``: ``goodhart report DIR``.)
 """
 
 from __future__ import annotations
@@ -320,61 +321,3 @@ def write_report_files(out: Path, text: str, figures: Sequence[Figure] = (), ext
     text += extra
     write_atomic(out / "report.md", lambda tmp: tmp.write_text(text))
     return out / "report.md"
-
-
-def load_spec_named(name_or_path: str) -> Any:
-    """An experiment's spec: a reproduction's name, or a spec file of any kind."""
-    from goodhart.experiments.config import read_yaml
-    from goodhart.experiments.reproduce import KINDS, load_reproduction
-
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and path.exists():
-        return KINDS[read_yaml(path).get("kind", "sweep")][0](path)
-    return load_reproduction(name_or_path)[0]
-
-
-def rerender(folder: Path, spec: Any = None, title: str | None = None, about: str | None = None) -> Path:
-    """Write ``folder``'s report.md and figures again from its results.json, without training
-    anything: a sweep's or the over-optimization study's. ``spec`` (default: the reproduction
-    the record names, if there is one) gives the description (``about`` overrides it), the
-    headline and, for an older record that has none stored, the expected effects (measured
-    again on the record). Returns the report's path."""
-    import json
-
-    from goodhart.experiments.config import ConfigError
-
-    raw = json.loads((folder / "results.json").read_text())
-    name = raw.get("name") if "conditions" in raw else (raw.get("sweep") or {}).get("name")
-    if spec is None and name:
-        try:
-            spec = load_spec_named(name)
-        except ConfigError:
-            spec = None  # a sweep of one's own (goodhart sweep FILE): no spec to read
-    if "conditions" in raw:
-        from goodhart.experiments.overoptimization import rerender_overoptimization
-
-        if spec is None:
-            raise ConfigError(f"{folder}: the over-optimization study {name!r} has no spec to re-render its report with")
-        return rerender_overoptimization(folder, raw, spec, title=title, about=about)
-    from goodhart.experiments.evaluate import read_results
-    from goodhart.experiments.reproduce import measure
-
-    record = read_results(folder)
-    info = record.get("sweep") or {}
-    quick = bool(info.get("quick"))
-    if "checks" in record:
-        checks = [CheckResult(c["text"], bool(c["pass"])) for c in record["checks"]]
-    elif spec is not None:
-        evaluated = results.policies(record)
-        checks = [measure(c, record, quick) for c in spec.checks if c.policy in evaluated and (c.than is None or c.than in evaluated)]
-    else:
-        checks = []
-    extra = ""
-    if "wall_seconds" in info:
-        runs = sum(len(results.entry(record, n)["seeds"]) for n in results.trained_names(record)) + len(info.get("failed_runs", []))
-        extra = f"\nRuns: {runs} ({len(info.get('failed_runs', []))} failed); wall time {info['wall_seconds']:.0f} s (training {info.get('train_seconds', 0):.0f} s).\n"
-    if title is None:
-        title = f"{name}{' (quick)' if quick else ''}" if name else f"Evaluation on {record['env']}"
-    if about is None:
-        about = spec.description if spec is not None else ""
-    return write_report(record, folder, title, checks, extra, about=about, headline=spec)

@@ -3,6 +3,7 @@ policies on the same levels, check the expected effects, and write the report.""
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -13,14 +14,14 @@ from typing import Any
 from goodhart.envs import core_class
 from goodhart.experiments import results
 from goodhart.experiments.config import ConfigError, RunConfig, read_yaml
-from goodhart.experiments.evaluate import EvaluationError, Subject, evaluate, reference_subject, trained_subject, write_results
+from goodhart.experiments.evaluate import EvaluationError, Subject, evaluate, read_results, reference_subject, trained_subject, write_results
 from goodhart.experiments.columns import fmt, number
 from goodhart.experiments.curves import STATISTICS, TRAINING
 from goodhart.experiments.metrics import recovery
 from goodhart.experiments.report import summary, write_report
 from goodhart.experiments.engine import JobsFailed, Manifest, make_backend
 from goodhart.experiments.engine.checks import CheckResult, print_checks
-from goodhart.experiments.overoptimization import load_overoptimization_spec, run_overoptimization
+from goodhart.experiments.overoptimization import load_overoptimization_spec, rerender_overoptimization, run_overoptimization
 from goodhart.experiments.sweep import Check, Run, SweepSpec, expand, load_spec, reproduction_path, train_runs
 
 
@@ -163,7 +164,7 @@ def run_sweep(
         if run.status == "done":
             conditions.setdefault(run.condition, []).append(run)
     for condition, done in conditions.items():
-        subjects.append(trained_subject(condition, [r.folder.absolute() for r in done], spec.evaluate.deterministic))
+        subjects.append(trained_subject(condition, [r.folder for r in done], spec.evaluate.deterministic))
     if not subjects:
         raise JobsFailed(f"no run of {spec.name} finished ({len(failed)} failed; see {out / 'manifest.json'}); "
                          "fix the cause, then re-run with --retry-failed")
@@ -172,20 +173,33 @@ def run_sweep(
     record = evaluate(subjects, spec.evaluate.distributions, episodes, spec.evaluate.level_seed)
     record["sweep"] = {"name": spec.name, "quick": quick, "train_seconds": round(trained_for), "failed_runs": [r.id for r in failed]}
     write_results(record, out)
-    evaluated = results.policies(record)
-    checks = [measure(c, record, quick) for c in spec.checks if c.policy in evaluated and (c.than is None or c.than in evaluated)]
+    checks = sweep_checks(spec, record, quick)
     record["checks"] = results.check_records(checks)
     if spec.knob:
         record["knob"] = knob_record(spec, record, conditions)
     elapsed = time.time() - started
-    title = f"{spec.name}{' (quick)' if quick else ''}"
     record["sweep"]["wall_seconds"] = round(elapsed)
     record = write_results(record, out)
-    extra = f"\nRuns: {len(runs)} ({len(failed)} failed); wall time {elapsed:.0f} s (training {trained_for:.0f} s).\n"
-    report = write_report(record, out, title, checks, extra, about=spec.description, headline=spec)
+    extra = runs_line(len(runs), len(failed), elapsed, trained_for)
+    report = write_report(record, out, report_title(spec.name, quick), checks, extra, about=spec.description, headline=spec)
     print(summary(record), file=sys.stderr)
     print_checks(checks)
     return report, [r.id for r in failed], checks
+
+
+def sweep_checks(spec: SweepSpec, record: dict[str, Any], quick: bool) -> list[CheckResult]:
+    """The sweep's expected effects measured on its record (those whose policies it has)."""
+    evaluated = results.policies(record)
+    return [measure(c, record, quick) for c in spec.checks if c.policy in evaluated and (c.than is None or c.than in evaluated)]
+
+
+def runs_line(runs: int, failed: int, wall: float, train: float) -> str:
+    """The report's closing line: how many runs, how many failed, and the time taken."""
+    return f"\nRuns: {runs} ({failed} failed); wall time {wall:.0f} s (training {train:.0f} s).\n"
+
+
+def report_title(name: str, quick: bool) -> str:
+    return f"{name}{' (quick)' if quick else ''}"
 
 
 def load_reproduction(name: str) -> tuple[Any, Path]:
@@ -201,6 +215,51 @@ def load_reproduction(name: str) -> tuple[Any, Path]:
 def run_reproduction(spec: Any, out: Path, **options: Any) -> tuple[Path, list[str], list[tuple[str, bool]]]:
     """Run a reproduction of any kind; its report, failed runs and checks."""
     return KINDS[spec.kind][1](spec, out, **options)
+
+
+def load_spec_named(name_or_path: str) -> Any:
+    """An experiment's spec: a reproduction's name, or a spec file of any kind."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return KINDS[read_yaml(path).get("kind", "sweep")][0](path)
+    return load_reproduction(name_or_path)[0]
+
+
+def rerender(folder: Path, spec: Any = None, title: str | None = None, about: str | None = None) -> Path:
+    """Write ``folder``'s report.md and figures again from its results.json, without training
+    anything: a sweep's or the over-optimization study's. ``spec`` (default: the reproduction
+    the record names, if there is one) gives the description (``about`` overrides it), the
+    headline and, for an older record that has none stored, the expected effects (measured
+    again on the record). Returns the report's path."""
+    raw = json.loads((folder / "results.json").read_text())
+    name = raw.get("name") if "conditions" in raw else (raw.get("sweep") or {}).get("name")
+    if spec is None and name:
+        try:
+            spec = load_spec_named(name)
+        except ConfigError:
+            spec = None  # a sweep of one's own (goodhart sweep FILE): no spec to read
+    if "conditions" in raw:
+        if spec is None:
+            raise ConfigError(f"{folder}: the over-optimization study {name!r} has no spec to re-render its report with")
+        return rerender_overoptimization(folder, raw, spec, title=title, about=about)
+    record = read_results(folder)
+    info = record.get("sweep") or {}
+    quick = bool(info.get("quick"))
+    if "checks" in record:
+        checks = [CheckResult(c["text"], bool(c["pass"])) for c in record["checks"]]
+    elif spec is not None:
+        checks = sweep_checks(spec, record, quick)
+    else:
+        checks = []
+    extra = ""
+    if "wall_seconds" in info:
+        runs = sum(len(results.entry(record, n)["seeds"]) for n in results.trained_names(record)) + len(info.get("failed_runs", []))
+        extra = runs_line(runs, len(info.get("failed_runs", [])), info["wall_seconds"], info.get("train_seconds", 0))
+    if title is None:
+        title = report_title(name, quick) if name else f"Evaluation on {record['env']}"
+    if about is None:
+        about = spec.description if spec is not None else ""
+    return write_report(record, folder, title, checks, extra, about=about, headline=spec)
 
 
 # The kinds of experiment: how a spec file of each is read, and what runs it on the engine.

@@ -53,7 +53,7 @@ from goodhart.agents.files import write_atomic
 from goodhart.experiments.config import CONFIG_DIR, ConfigError, LevelSets, RunConfig, Strict, apply_override, continued, dump, read_yaml, validate, validated
 from goodhart.experiments.engine import Backend, Job, Manifest, run_jobs
 from goodhart.experiments.seeds import HELD_OUT_LEVEL_SEED
-from goodhart.experiments.train import TrainSpec, train_stage
+from goodhart.experiments.train import TrainSpec, steps_taken, train_stage
 
 REPRODUCTIONS_DIR = Path(__file__).parent / "reproductions"
 
@@ -371,7 +371,8 @@ def training_jobs(runs: list[Run], out: Path) -> list[Job]:
         write_atomic(config_file, lambda tmp, r=run: tmp.write_text(dump(r.config)))
         jobs.append(Job(
             id=run.id, stage=train_stage, spec=TrainSpec(run.config, run.folder), log=run.folder.parent / f"seed{run.seed}.log",
-            finished=lambda r=run: (r.folder / "model.json").exists() and _trained_as_asked(r), steps=run.config.total_timesteps,
+            finished=lambda r=run: (r.folder / "model.json").exists() and _trained_as_asked(r),
+            steps=steps_taken(0, run.config.total_timesteps, run.config.n_envs * run.config.ppo.n_steps),
             meta={"condition": run.condition, "seed": run.seed, "folder": str(run.folder)},
         ))
     return jobs

@@ -16,7 +16,7 @@ import imageio.v3 as iio  # noqa: E402
 import numpy as np  # noqa: E402
 
 import goodhart  # noqa: E402,F401
-from goodhart.envs import ENVS  # noqa: E402
+from goodhart.envs import ENVS, file_stem  # noqa: E402
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
             frames.append(env.render())
         height = max(f.shape[0] for f in frames)
         padded = [np.pad(f, ((0, height - f.shape[0]), (0, 8), (0, 0)), constant_values=255) for f in frames]
-        path = args.out / f"{env_id.split('/')[1].split('-')[0].lower()}.png"
+        path = args.out / f"{file_stem(env_id)}.png"
         iio.imwrite(path, np.concatenate(padded, axis=1))
         print(f"{path}: {', '.join(core.DISTRIBUTIONS)}")
 

@@ -280,7 +280,6 @@ def test_the_headline_is_read_off_the_record():
     assert h.mean == 0.82 and h.ci == (0.78, 0.86) and h.reference == 0.40 and h.reference_name == "random"
     assert h.sentence() == ("On shifted levels the trained agent reaches the cue first in 0.82 [0.78, 0.86] of episodes, against 0.40 for a random walk, "
                             "while reaching the goal or the cue in 0.97 [0.95, 0.99]: it learned the cue, not the goal.")
-    assert h.as_dict()["ci95"] == [0.78, 0.86]
     # without a named headline, or one the record lacks (a quick run without that policy): the default one
     default = default_headline(small_record())
     assert (default.policy, default.distribution, default.metric, default.reference) == ("ppo", "shifted", "reached_cue_first", 0.40)

@@ -238,7 +238,9 @@ def demo_gif(demo: Any) -> Path:
 def env_picture(env_id: str) -> Path:
     """The env's picture, one level of each distribution side by side, as
     ``scripts/render_envs.py`` names it."""
-    return DOCS / f"{env_id.split('/')[1].split('-')[0].lower()}.png"
+    from goodhart.envs import file_stem
+
+    return DOCS / f"{file_stem(env_id)}.png"
 
 
 def env_slug(env_id: str) -> str:

@@ -158,6 +158,14 @@ class FitConfig:
         if unknown:
             raise ValueError(f"unknown reward network option {sorted(unknown)[0]!r}; allowed: {list(DEFAULT_NETWORK)}")
 
+    def held_out(self, labels: int) -> int:
+        """How many of ``labels`` labelled pairs are held out; a ValueError if none would be
+        left to train on."""
+        held = int(round(self.val_fraction * labels))
+        if labels - held < 1:
+            raise ValueError(f"{labels} label(s) leave no training pairs with val_fraction={self.val_fraction}")
+        return held
+
 
 class _Inputs:
     """The segments' observations as the nets read them: cropped once up front when the net
@@ -210,9 +218,7 @@ def check_fit(dataset: PreferenceDataset, config: FitConfig) -> None:
     segments = dataset.segments
     if len(segments.obs_shape) != 3:
         raise ValueError(f"reward models take symbolic (C, H, W) observations; these are {segments.obs_shape}")
-    held = int(round(config.val_fraction * len(dataset)))
-    if len(dataset) - held < 1:
-        raise ValueError(f"{len(dataset)} label(s) leave no training pairs with val_fraction={config.val_fraction}")
+    config.held_out(len(dataset))
     with torch.random.fork_rng():  # the global RNG left as it was
         build_net(segments.obs_shape, len(core_class(dataset.env_id).ACTIONS), {**DEFAULT_NETWORK, **dict(config.network)})
 
@@ -231,7 +237,7 @@ def fit_reward_model(
     segments = dataset.segments
     rng = np.random.default_rng([config.seed, 13])
     order = rng.permutation(len(dataset))
-    held = int(round(config.val_fraction * len(dataset)))
+    held = config.held_out(len(dataset))
     val, train = order[:held], order[held:]
     network = {**DEFAULT_NETWORK, **dict(config.network)}
     n_actions = len(core_class(dataset.env_id).ACTIONS)

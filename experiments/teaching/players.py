@@ -104,7 +104,7 @@ def resolve(name: str | None, models: Sequence[str | os.PathLike[str]] | None = 
             plays = f"{name!r} plays {env_id}" if name is not None else f"--model {loaded[0][0]} is on {env_id}"
             raise ValueError(f"--model {typed} is trained on {model.env_id}, but {plays}")
     if loaded:
-        players = tuple(_model_player(_file_label(typed), model) for typed, model in loaded)
+        players = tuple(_model_player(policy_label(typed), model) for typed, model in loaded)
     elif demo is not None:
         players = tuple(_model_player(pretrained.POLICIES[p].label, _load_shipped(p)) for p in demo.policies)
     else:
@@ -157,11 +157,6 @@ def _load_shipped(name: str) -> LoadedModel:
             f"{err} (the shipped policy {name!r} is not there: regenerate it with "
             f"scripts/train_demo_policies.py, or pass --model)"
         ) from None
-
-
-def _file_label(typed: str) -> str:
-    """A policy file's label: its name, or its run and seed folders for a run's ``model``."""
-    return policy_label(typed)
 
 
 __all__ = ["Player", "Show", "names_help", "reference_players", "resolve"]
