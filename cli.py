@@ -11,10 +11,11 @@ import typer
 
 from goodhart.envs import ENVS
 from goodhart.experiments.defaults import DISTRIBUTIONS
-from goodhart.experiments.seeds import EVAL_LEVEL_SEED
+from goodhart.experiments.seeds import EVAL_LEVEL_SEED, HELD_OUT_LEVEL_SEED
 
 # Named in --help without importing the experiments (which import torch): the sweep files.
 REPRODUCTIONS = sorted(path.stem for path in (Path(__file__).parent / "experiments" / "reproductions").glob("*.yaml"))
+PROBE_SETS = sorted(path.stem for path in (Path(__file__).parent / "envs" / "probes").glob("*.yaml"))
 
 # Help is click's plain layout (rich_markup_mode=None): it wraps every option's text under its
 # name at any terminal width, where typer's rich tables cut words with "…" at 80 columns and
@@ -113,6 +114,20 @@ def _csv_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+SteerOpt = Annotated[Optional[list[Path]], typer.Option("--steer", metavar="VECTOR", help="A steering vector from `goodhart steer` (its stem, .safetensors or .json; repeatable): the policy it was computed from is played again beside itself, with the vector times --coef added to its activations.", show_default="none")]
+CoefOpt = Annotated[float, typer.Option(help="With --steer: the coefficient of the vector (negative: subtracted; -1 turns the activations at the vector's levels' start into their contrast's).")]
+
+
+def _vectors(paths: Optional[list[Path]]) -> list:
+    """The steering vectors of --steer, or one error line naming the file."""
+    from goodhart.agents.steering import SteeringError, load_vector
+
+    try:
+        return [load_vector(path) for path in paths or ()]
+    except SteeringError as err:
+        fail(f"--steer {err}")
+
+
 @app.command(short_help="Evaluate policies on fixed, seeded level sets.")
 def evaluate(
     policies: Annotated[list[str], typer.Argument(metavar="POLICY", help="Run folders (every seed*/ in them), seed folders, model files, or reference policies: random, oracle-<name> for each of the env's oracles (" + "; ".join(f"{env_id}: {', '.join(core.ORACLES)}" for env_id, core in ENVS.items()) + ").", show_default=False)],
@@ -122,6 +137,8 @@ def evaluate(
     level_seed: Annotated[int, typer.Option(min=0, help="Seed of the level sets: the same for every policy.")] = EVAL_LEVEL_SEED,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Take each policy's most likely action instead of sampling.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.csv, report.md and the plots.")] = Path("eval"),
+    steer: SteerOpt = None,
+    coef: CoefOpt = -1.0,
 ) -> None:
     """Evaluate policies on fixed, seeded level sets: capability, preference, true and proxy
     return per distribution, with 95 % CIs over training seeds."""
@@ -130,8 +147,13 @@ def evaluate(
     from goodhart.experiments.evaluate import evaluate as run_evaluation
     from goodhart.experiments.report import summary, write_report
 
+    vectors = _vectors(steer)
     try:
         subjects = resolve_subjects(policies, env, deterministic)
+        if vectors:
+            from goodhart.experiments.steering import steered_subjects
+
+            subjects = steered_subjects(subjects, vectors, coef)
         record = run_evaluation(subjects, _csv_list(distributions), episodes, level_seed)
     except (EvaluationError, ModelFileError, ValueError) as err:
         fail(str(err))
@@ -139,6 +161,82 @@ def evaluate(
     report = write_report(record, out, f"Evaluation on {record['env']}")
     typer.echo(summary(record))
     typer.echo(f"report: {report}")
+
+
+@app.command(short_help="Probe a policy on levels that each ask one question.")
+def probe(
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="A run folder (every seed*/ in it: intervals over seeds), a seed folder or a model file.", show_default=False)],
+    set_: Annotated[Optional[str], typer.Option("--set", metavar="NAME_OR_FILE", help=f"The probe set: a shipped one ({', '.join(PROBE_SETS)}: envs/probes/NAME.yaml) or a probe file of that format.", show_default="the set of the policy's env")] = None,
+    episodes: Annotated[Optional[int], typer.Option(min=1, help="Episodes per probe and seed, cycling over each probe's levels.", show_default="each probe's own")] = None,
+    level_seed: Annotated[int, typer.Option(min=0, help="First level seed of the probes of seeded levels (picked levels keep their own).")] = EVAL_LEVEL_SEED,
+    deterministic: Annotated[bool, typer.Option("--deterministic", help="Take the policy's most likely action instead of sampling.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Also write probes.json and probes.md (the table) to this folder.", show_default="print only")] = None,
+) -> None:
+    """Play a trained policy and the env's reference policies (random, the oracles) on a probe
+    set: levels that each isolate one situation, with the behaviour a policy that learned the
+    true goal would show there. Prints each policy's pass rate per probe with a 95 % interval."""
+    from goodhart.agents.model_io import ModelFileError
+    from goodhart.agents.policies import reference_names
+    from goodhart.experiments.evaluate import EvaluationError, Subject, reference_subject, resolve_subject
+    from goodhart.experiments.probes import ProbeError, load_probe_set, run_probes
+    from goodhart.experiments.report import probe_summary, write_probe_report
+
+    _one_thread()
+    try:
+        subject = resolve_subject(model, deterministic)
+        if not isinstance(subject, Subject):
+            fail(f"{model}: MODEL must be a trained policy (a run folder, a seed folder or a model file); the reference policies play beside it anyway")
+        probe_set = load_probe_set(set_, subject.env_id)
+        references = [reference_subject(name, subject.env_id, subject.env_kwargs) for name in reference_names(subject.env_id)]
+        section = run_probes([subject, *references], probe_set, episodes, level_seed)
+    except (EvaluationError, ModelFileError, ProbeError) as err:
+        fail(str(err))
+    typer.echo(probe_summary(section))
+    if out is not None:
+        typer.echo(f"probes: {write_probe_report(section, out)}")
+
+
+def _contrasts_help() -> str:
+    return "; ".join(f"{env_id}: {', '.join(core.CONTRASTS)}" for env_id, core in ENVS.items() if core.CONTRASTS)
+
+
+@app.command(short_help="Compute a steering vector; evaluate the policy steered by it.")
+def steer(
+    model: Annotated[Path, typer.Argument(metavar="MODEL", help="The policy to steer: a seed folder or a policy file (one policy: a vector steers the network it was computed from).", show_default=False)],
+    out: Annotated[Path, typer.Option(help="File stem of the vector: writes OUT.safetensors and OUT.json (then pass --steer OUT to evaluate, demo, record or plot vfield).", show_default=False)],
+    contrast: Annotated[Optional[str], typer.Option(help=f"The counterfactual level the vector contrasts each level with, one of the env's contrasts ({_contrasts_help()}).", show_default="the env's first")] = None,
+    layer: Annotated[Optional[str], typer.Option(help="The layer whose activations are steered, e.g. features_extractor.cnn.3 (a wrong name lists the policy's layers).", show_default="the last convolution's activation")] = None,
+    distribution: Annotated[str, typer.Option(help="Level distribution of the levels the vector is computed on and evaluated on.")] = "shifted",
+    levels: Annotated[int, typer.Option(min=1, help="Levels the vector is the mean over (1: that level's own vector, as Turner et al. computed one per maze).")] = 100,
+    level_seed: Annotated[int, typer.Option(min=0, help="Level seed of the first of them.")] = EVAL_LEVEL_SEED,
+    coef: Annotated[float, typer.Option(help="The coefficient the vector is added with in the evaluation (negative: subtracted).")] = -1.0,
+    eval_levels: Annotated[int, typer.Option(min=0, help="Levels with a decision square to evaluate on, one episode each, unsteered beside steered (0: no evaluation).")] = 200,
+    eval_level_seed: Annotated[int, typer.Option(min=0, help="Level seed from which the evaluation's levels are looked for.")] = HELD_OUT_LEVEL_SEED,
+) -> None:
+    """Compute a steering vector, the mean over levels of one layer's activations at each
+    level's start minus those on its contrast (the same level without the cue...), save it,
+    and compare the policy unsteered, steered by it and steered by each level's own vector: the
+    probability of its step towards the proxy and the intended target at the decision square,
+    and its outcomes."""
+    from goodhart.agents.model_io import ModelFileError, find_policy, load_policy
+    from goodhart.agents.steering import compute_vector, default_layer, save_vector
+    from goodhart.envs import core_class
+    from goodhart.experiments.steering import compare_steering
+
+    _one_thread()
+    try:
+        loaded = load_policy(find_policy(model))
+        contrasts = list(core_class(loaded.env_id).CONTRASTS)
+        if not contrasts:
+            fail(f"{loaded.env_id} declares no contrasts (a counterfactual level to compare with), so no steering vector can be computed on it")
+        vector = compute_vector(loaded, layer=layer or default_layer(loaded.policy), contrast=contrast or contrasts[0], distribution=distribution,
+                                level_seeds=range(level_seed, level_seed + levels), model=str(model))
+        stem = save_vector(vector, out)
+        typer.echo(f"vector: {stem}.safetensors ({vector.describe()})")
+        if eval_levels:
+            typer.echo(compare_steering(loaded, vector, coef, eval_levels, eval_level_seed))
+    except (ModelFileError, ValueError) as err:
+        fail(str(err))
 
 
 @app.command(short_help="Reproduce a headline result: train, evaluate, report.")
@@ -424,6 +522,8 @@ def demo(
     deterministic: DeterministicOpt = False,
     max_steps: MaxStepsOpt = None,
     hold: HoldOpt = 1.5,
+    steer: SteerOpt = None,
+    coef: CoefOpt = -1.0,
 ) -> None:
     """Watch trained policies game the reward or misgeneralize in a window, side by side; Esc
     or Q quits. Needs no training: the shipped policies play (or an env's oracles). Without a
@@ -435,7 +535,7 @@ def demo(
     try:
         played = play_demo(
             name, models=model, distributions=_distributions(distribution), episodes=episodes, fps=fps,
-            scale=scale, seed=seed, deterministic=deterministic, max_steps=max_steps, hold=hold,
+            scale=scale, seed=seed, deterministic=deterministic, max_steps=max_steps, hold=hold, steer=_vectors(steer), coef=coef,
         )
     except (ValueError, NoDisplay) as err:
         fail(str(err))
@@ -456,6 +556,8 @@ def record(
     deterministic: DeterministicOpt = False,
     max_steps: MaxStepsOpt = None,
     hold: HoldOpt = 1.5,
+    steer: SteerOpt = None,
+    coef: CoefOpt = -1.0,
 ) -> None:
     """Record a demo (the same frames as `goodhart demo`) to a GIF or MP4, headless. MP4
     needs the optional extra 'video':
@@ -470,7 +572,7 @@ def record(
     try:
         rec = record_demo(
             name, out, models=model, distributions=_distributions(distribution), episodes=episodes, fps=fps,
-            scale=scale, seed=seed, deterministic=deterministic, max_steps=max_steps, hold=hold,
+            scale=scale, seed=seed, deterministic=deterministic, max_steps=max_steps, hold=hold, steer=_vectors(steer), coef=coef,
         )
     except (ValueError, MissingExtra) as err:
         fail(str(err))
@@ -536,16 +638,18 @@ def plot_vfield(
     out: Annotated[Path, typer.Option(help="PNG file to write (its folder must exist).")] = Path("vfield.png"),
     model: ModelOpt = None,
     distribution: Annotated[str, typer.Option(help="Level distribution of the level drawn (shifted: the intended target and the proxy apart, so the paths split).")] = "shifted",
-    seed: Annotated[Optional[int], typer.Option(min=0, help="Level seed of the level drawn.", show_default="the first level from seed 0 where the paths to the intended target and the proxy split, else 0")] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Level seed of the level drawn.", show_default="a --steer vector's level if it came from one; else the first level from seed 0 where the paths to the intended target and the proxy split, else 0")] = None,
+    steer: SteerOpt = None,
+    coef: CoefOpt = -1.0,
 ) -> None:
     """Each policy's action probabilities as arrows on every free cell of one level (the agent
     placed on each cell), with the decision square outlined where the env has an intended
-    target and a proxy."""
+    target and a proxy; with --steer, each policy a vector came from beside itself steered."""
     from goodhart.experiments.teaching.vfield import vfield
 
     _one_thread()
     try:
-        drawn = vfield(name, out, models=model, distribution=distribution, seed=seed)
+        drawn = vfield(name, out, models=model, distribution=distribution, seed=seed, steer=_vectors(steer), coef=coef)
     except ValueError as err:
         fail(str(err))
     where = "none" if drawn.decision is None else f"row {drawn.decision[0]}, column {drawn.decision[1]}"

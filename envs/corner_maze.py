@@ -48,6 +48,10 @@ class CornerMaze(GoalMaze):
     **Oracles.** ``"goal"``: the shortest path to the goal. ``"corner"``: the shortest path
     into the corner region.
 
+    **Contrasts** (counterfactual levels for steering vectors, see ``goodhart steer``):
+    ``"goal_in_corner"``, the same level with the goal moved into the corner, as in training.
+    (The corner is a place, not an object: there is no level without it.)
+
     **Registered configurations.** ``goodhart/CornerMaze-v0``.
     """
 
@@ -66,6 +70,7 @@ class CornerMaze(GoalMaze):
     HEADLINE = ("reached_corner_first", "reached_goal")
     SALIENT_EVENT = "steps in the corner"
     MIN_SIZE = 3
+    CONTRASTS = {"goal_in_corner": "the same level with the goal moved into the corner, as in training"}
 
     def __init__(self, num_envs: int = 1, *, size: int = 4, corner_size: int = 1, view: str = "full", **common: Any) -> None:
         super().__init__(num_envs, size=size, view=view, **common)
@@ -80,6 +85,9 @@ class CornerMaze(GoalMaze):
         region = corner if self.distribution == "train" else None
         goal = choose_cell(rng, self._goal_candidates(walls, start, region))
         return start, goal, corner
+
+    def _contrast(self, name: str) -> dict[str, np.ndarray]:
+        return self._goal_on_proxy()
 
     def planes(self, reveal: bool = False) -> Any:
         xp = self.xp

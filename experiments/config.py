@@ -188,6 +188,23 @@ class RewardModelConfig(Strict):
     iterated: IteratedConfig | None = None
 
 
+class AlarmConfig(Strict):
+    """The ``alarm:`` section of a run config: when the divergence alarm fires, and what it then
+    does (:mod:`goodhart.experiments.alarm` states its tests)."""
+
+    audit_share: float = Field(0.05, gt=0, le=1, description="share of finished episodes whose true return the alarm sees")
+    audit_noise: float = Field(0.0, ge=0, description="standard deviation of Gaussian noise on each audited true return")
+    window: int = Field(50_000, ge=1, description="environment steps the tests look back over")
+    min_audited: int = Field(20, ge=4, description="audited episodes the tests need; the window reaches back to hold them")
+    alpha: float = Field(0.001, gt=0, lt=1, description="level of each one-sided test")
+    patience: int = Field(20_000, ge=0, description="environment steps the tests must keep firing before the alarm sounds")
+    min_correlation: float | None = Field(0.0, ge=-1, lt=1, description="fire when the proxy-true correlation is significantly below it (null: never)")
+    on_alarm: Literal["log", "stop", "rollback"] = Field(
+        "log", description="log: note it and train on; stop: end training there; rollback: end training and keep the "
+        "policy from the step where the audited true return's window mean was highest")
+    seed: int | None = Field(None, ge=0, description="seed of the audit sample (default: the run's seed)")
+
+
 class RunConfig(Strict):
     """Everything that defines a training run."""
 
@@ -204,6 +221,7 @@ class RunConfig(Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     init: str | None = Field(None, description="a policy whose weights the policy starts from (a policy file's stem, or a seed folder runs/NAME/seedN) instead of a random initialisation, e.g. the behaviour-cloned policy of goodhart rlhf clone; its env, observations and network must be this run's")
     reward_model: RewardModelConfig | None = None
+    alarm: AlarmConfig | None = Field(None, description="a divergence alarm on audited episodes (goodhart.experiments.alarm); none by default")
 
     @field_validator("env")
     @classmethod

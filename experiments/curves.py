@@ -27,6 +27,7 @@ rules as :func:`goodhart.experiments.metrics.across_seeds` (fewer than 3 seeds: 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -35,8 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from goodhart.experiments.config import read_yaml
 from goodhart.experiments.metrics import BOOTSTRAP_RESAMPLES, CI_LEVEL, MIN_SEEDS_FOR_CI, defined, seed_summary
 
+ALARM_FILE = "alarm.json"  # a run's divergence alarm, written when it fires (goodhart.experiments.alarm_monitor)
 TRAINING = "training"  # the pseudo-distribution of these numbers in a results record
 CURVE_BINS = 50
 FINAL_SHARE = 0.1  # "final": the last 10 % of training (the last 5 of 50 bins; of fewer, the nearest whole number)
@@ -116,7 +119,9 @@ def training_curves(runs: Sequence[Path], proxy: str, bins: int = CURVE_BINS) ->
     ``steps`` (bins,) the windows' centres; ``true`` and ``proxy`` (seeds, bins) each seed's
     curve, NaN where it had no episode; ``final_from`` the first step of the final window;
     ``proxy_is_true``: the proxy equals the true return in every training episode (then one
-    curve stands for both)."""
+    curve stands for both); ``alarms``: per seed, the step its divergence alarm fired (its
+    ``alarm.json``, :mod:`goodhart.experiments.alarm`), None where none did; absent where no
+    run trained with an alarm."""
     episodes = [read_episodes(run, proxy) for run in runs]
     start = max(int(e["start"]) for e in episodes)
     end = max((int(e["timestep"].max()) for e in episodes if len(e["timestep"])), default=start) + 1
@@ -126,7 +131,7 @@ def training_curves(runs: Sequence[Path], proxy: str, bins: int = CURVE_BINS) ->
     true = np.array([binned(e["timestep"], e["true"], edges) for e in episodes])
     prox = np.array([binned(e["timestep"], e["proxy"], edges) for e in episodes])
     final_bins = max(1, round(bins * FINAL_SHARE))
-    return {
+    curves = {
         "steps": ((edges[:-1] + edges[1:]) / 2).tolist(),
         "true": true.tolist(),
         "proxy": prox.tolist(),
@@ -134,6 +139,20 @@ def training_curves(runs: Sequence[Path], proxy: str, bins: int = CURVE_BINS) ->
         "final_bins": final_bins,
         "proxy_is_true": all(np.array_equal(e["true"], e["proxy"]) for e in episodes),
     }
+    if any(_with_alarm(run) for run in runs):
+        curves["alarms"] = [fired_step(run) for run in runs]
+    return curves
+
+
+def _with_alarm(run: Path) -> bool:
+    saved = run / "config.yaml"
+    return saved.is_file() and bool((read_yaml(saved) or {}).get("alarm"))
+
+
+def fired_step(run: Path) -> int | None:
+    """The step a run's divergence alarm fired at (its ``alarm.json``), None where it did not."""
+    path = run / ALARM_FILE
+    return int(json.loads(path.read_text())["step"]) if path.is_file() else None
 
 
 def nanmean(values: np.ndarray, axis: int | None = None) -> Any:

@@ -32,6 +32,7 @@ from goodhart.experiments.curves import FINAL_SHARE, TRAINING, nanmean
 from goodhart.experiments.metrics import INTERVALS, interval
 
 PROXY_COLOUR, TRUE_COLOUR = "tab:orange", "tab:blue"
+ALARM_COLOUR = "tab:red"  # where a divergence alarm fired
 
 
 DPI = 110
@@ -250,6 +251,9 @@ def curve_figure(record: Mapping[str, Any], headline: Any = None) -> Any:
             ax.axvspan(curves["final_from"], x[-1] + (x[1] - x[0]) / 2 if len(x) > 1 else x[-1], color="0.5", alpha=0.15, lw=0)
             ax.axvline(peak_step, color="0.3", ls=":", lw=1)
             ax.grid(alpha=0.3)
+            for fired in curves.get("alarms") or ():
+                if fired is not None:
+                    ax.axvline(fired, color=ALARM_COLOUR, lw=1.2, ls="--")
             if which == "true":
                 peak, final = training["true_return_peak"]["mean"], training["true_return_final"]["mean"]
                 ax.plot([peak_step], [peak], marker="v", color="black", ms=7, zorder=5, ls="")
@@ -277,6 +281,8 @@ def curve_figure(record: Mapping[str, Any], headline: Any = None) -> Any:
         Line2D([], [], color="0.3", ls=":", label="the peak's step"),
         Patch(color="0.5", alpha=0.3, label=f"final {share(FINAL_SHARE)} of training"),
     ]
+    if any(f is not None for n in names for f in results.curves(record, n).get("alarms") or ()):
+        handles.append(Line2D([], [], color=ALARM_COLOUR, lw=1.2, ls="--", label="divergence alarm (a seed's)"))
     if both:
         handles[:0] = [Patch(color=PROXY_COLOUR, label=f"proxy ({core.PROXY_RETURN})"), Patch(color=TRUE_COLOUR, label="true return")]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3 if ncols == 2 else 2), frameon=False)

@@ -8,7 +8,8 @@ first; a metric every policy has the same value of is named last, once) against 
 policies, and what its training curves did; for a knob sweep, the metrics against the knob and
 the recovery statistic instead. Everything is read from the results record and the env's
 hooks. Then: the policies and what each was trained on, each expected effect with its measured
-value and threshold, a table per distribution, the training-curve numbers, per-seed values,
+value and threshold, a table per distribution, the probes' pass rates (where the record has a
+probe set's, :mod:`goodhart.experiments.probes`), the training-curve numbers, per-seed values,
 and what the intervals are. ``summary`` is the short table ``goodhart evaluate`` prints. The
 plots are drawn by :mod:`goodhart.experiments.plots`.
 (:func:`goodhart.experiments.reproduce.rerender` writes a results folder's report and figures
@@ -21,15 +22,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from goodhart.agents.files import write_atomic
+from goodhart.agents.files import write_atomic, write_json
 from goodhart.agents.policies import ORACLE_PREFIX, RANDOM
 from goodhart.experiments.columns import columns, core_of, fmt, headline_metrics, is_rate, label, number, own_reward_equals, share, steps, unit, words
 from goodhart.experiments import results
 from goodhart.experiments.curves import FINAL_SHARE, TRAINING
 from goodhart.experiments.engine.checks import CheckResult, checks_section
 from goodhart.experiments.headline import Headline, default_headline, headline as headline_of
-from goodhart.experiments.metrics import MIN_SEEDS_FOR_CI
+from goodhart.experiments.metrics import INTERVALS, MIN_SEEDS_FOR_CI
 from goodhart.experiments.plots import bar_plot, curve_plot, knob_plot, same_for_all
+from goodhart.experiments.probes import ProbeRecord, probe_rows, read_probes
 
 Checks = Sequence[CheckResult]
 
@@ -270,6 +272,7 @@ def markdown(record: Mapping[str, Any], title: str, checks: Checks = (), about: 
     lines += policies_section(record)
     lines += checks_section(checks)
     lines += distribution_tables(record)
+    lines += probes_section(record)
     lines += training_table(record)
     lines += per_seed_table(record)
     lines += intervals_note(record)
@@ -285,10 +288,71 @@ def summary(record: Mapping[str, Any]) -> str:
     for name in results.policies(record):
         for dist in record["distributions"]:
             rows.append([name, dist, *(fmt(results.metrics(record, name, dist)[m]) for m in metrics)])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return text_table(rows)
+
+
+def text_table(rows: Sequence[Sequence[str]]) -> str:
+    """Rows of cells as aligned plain text, the first row a header underlined with dashes."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     text.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(text)
+
+
+def probes_section(record: Mapping[str, Any]) -> list[str]:
+    """``## Probes``: the record's probe set, each policy's pass rate on each probe (nothing
+    without a probes section)."""
+    section = read_probes(record)
+    return probe_table(section) if section is not None else []
+
+
+def probe_table(section: ProbeRecord) -> list[str]:
+    """A probe run as markdown: the set, what a cell is, a row per probe."""
+    rows = probe_rows(section)
+    description = section["description"]
+    about = f": {description}" + ("" if description.endswith((".", "?", "!")) else ".") if description else "."
+    lines = [
+        "## Probes",
+        "",
+        f"The probe set `{section['set']}` of {section['env']}{about} Each probe is a fixed set of levels and the behaviour "
+        "a policy that learned the intended goal would show on them; a cell is the share of episodes that showed it, with "
+        f"its interval ({intervals_in(section)}).",
+        "",
+        "| " + " | ".join(rows[0]) + " |",
+        "|---" * len(rows[0]) + "|",
+    ]
+    for name, expect, *cells in rows[1:]:
+        lines.append(f"| {name} | `{expect}` | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def intervals_in(section: ProbeRecord) -> str:
+    """What the intervals of a probe run are, per kind used: ``ppo: 95 % bootstrap CI over
+    seeds; random, oracle-goal: 95 % bootstrap CI over episodes``."""
+    used: dict[str, list[str]] = {}
+    for name, entry in section["policies"].items():
+        for stats in entry["passed"].values():
+            kind = stats.get("interval", "none")
+            if name not in used.setdefault(kind, []):
+                used[kind].append(name)
+    return "; ".join(f"{', '.join(names)}: {INTERVALS[kind]}" for kind, names in used.items())
+
+
+def probe_summary(section: ProbeRecord) -> str:
+    """The probe run as a plain-text table for the terminal, under a line saying what it is."""
+    head = (f"probe set {section['set']} on {section['env']}: each policy's share of episodes that passed, "
+            f"with its interval ({intervals_in(section)})")
+    return head + "\n\n" + text_table(probe_rows(section))
+
+
+def write_probe_report(section: ProbeRecord, out: Path) -> Path:
+    """``probes.json`` (the run) and ``probes.md`` (its table) in ``out``; the table's path."""
+    write_json(out / "probes.json", section)
+    trained = [name for name, entry in section["policies"].items() if entry["kind"] == results.TRAINED]
+    title = f"# Probes of {', '.join(trained)}" if trained else f"# Probes of the reference policies of {section['env']}"
+    text = "\n".join([title, "", *probe_table(section)[2:]])
+    write_atomic(out / "probes.md", lambda tmp: tmp.write_text(text))
+    return out / "probes.md"
 
 
 def write_report(record: Mapping[str, Any], out: Path, title: str, checks: Checks = (), extra: str = "", about: str = "",

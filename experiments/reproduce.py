@@ -1,5 +1,6 @@
 """Running a sweep end to end: train every run, evaluate every condition beside the reference
-policies on the same levels, check the expected effects, and write the report."""
+policies on the same levels (and on the sweep's probe set, if it names one), check the expected
+effects, and write the report."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from goodhart.envs import core_class
 from goodhart.experiments import results
+from goodhart.experiments.alarm_study import KIND as ALARM_KIND, load_alarm_spec, rerender_alarm_study, run_alarm_study
 from goodhart.experiments.config import ConfigError, RunConfig, read_yaml
 from goodhart.experiments.evaluate import EvaluationError, Subject, evaluate, read_results, reference_subject, trained_subject, write_results
 from goodhart.experiments.columns import fmt, number
@@ -22,6 +24,8 @@ from goodhart.experiments.report import summary, write_report
 from goodhart.experiments.engine import JobsFailed, Manifest, make_backend
 from goodhart.experiments.engine.checks import CheckResult, print_checks
 from goodhart.experiments.overoptimization import load_overoptimization_spec, rerender_overoptimization, run_overoptimization
+from goodhart.experiments.probes import load_probe_set, run_probes
+from goodhart.experiments.steering import KIND as STEERING_KIND, SteeringSpec, load_steering_spec, rerender_steering, run_steering
 from goodhart.experiments.sweep import Check, Run, SweepSpec, expand, load_spec, reproduction_path, train_runs
 
 
@@ -153,6 +157,7 @@ def run_sweep(
     started = time.time()
     runs = expand(spec, out, quick=quick, seeds=seeds, source=source, origins=origins)
     check_evaluation(spec, runs[0].config, source)
+    probe_set = load_probe_set(spec.probes, runs[0].config.env) if spec.probes else None  # its errors before training
     executor = make_backend(backend, workers, address)
     out.mkdir(parents=True, exist_ok=True)
     failed = train_runs(runs, out, Manifest(out), executor, max_attempts=max_attempts, retry_failed=retry_failed)
@@ -171,6 +176,8 @@ def run_sweep(
     for name in spec.evaluate.references:
         subjects.append(reference_subject(name, subjects[0].env_id, subjects[0].env_kwargs))
     record = evaluate(subjects, spec.evaluate.distributions, episodes, spec.evaluate.level_seed)
+    if probe_set is not None:
+        record["probes"] = run_probes(subjects, probe_set, level_seed=spec.evaluate.level_seed)
     record["sweep"] = {"name": spec.name, "quick": quick, "train_seconds": round(trained_for), "failed_runs": [r.id for r in failed]}
     write_results(record, out)
     checks = sweep_checks(spec, record, quick)
@@ -238,6 +245,10 @@ def rerender(folder: Path, spec: Any = None, title: str | None = None, about: st
             spec = load_spec_named(name)
         except ConfigError:
             spec = None  # a sweep of one's own (goodhart sweep FILE): no spec to read
+    if raw.get("kind") == ALARM_KIND:
+        return rerender_alarm_study(folder, raw, spec or load_spec_named(name), title=title, about=about)
+    if isinstance(spec, SteeringSpec):
+        return rerender_steering(folder, read_results(folder), spec, title=title, about=about)
     if "conditions" in raw:
         if spec is None:
             raise ConfigError(f"{folder}: the over-optimization study {name!r} has no spec to re-render its report with")
@@ -266,4 +277,28 @@ def rerender(folder: Path, spec: Any = None, title: str | None = None, about: st
 KINDS: dict[str, tuple[Callable[[Path], Any], Callable[..., tuple[Path, list[str], list[tuple[str, bool]]]]]] = {
     "sweep": (load_spec, run_sweep),
     "overoptimization": (load_overoptimization_spec, run_overoptimization),
+    ALARM_KIND: (load_alarm_spec, run_alarm_study),
+    STEERING_KIND: (load_steering_spec, run_steering),
 }
+
+
+def source_folder(name: str, out: Path, *, quick: bool = False, seeds: list[int] | None = None, **options: Any) -> Path:
+    """The folder of reproduction ``name``'s finished runs (``runs/<condition>/seed<k>/``), for
+    an experiment that studies them (the divergence alarm, the cue vector) rather than training
+    its own: the reproduction's own default folder beside ``out`` (``<out>/../NAME``, or
+    ``NAME-quick`` with ``quick``) when it has been run there in the same mode, else ``name``
+    reproduced now into ``<out>/sources/NAME`` (resumable like any reproduction). ``options``:
+    those of :func:`run_reproduction` (workers, backend, ...)."""
+    beside = out.parent / (f"{name}-quick" if quick else name)
+    record = beside / "results.json"
+    if record.is_file() and seeds is None:
+        info = json.loads(record.read_text())
+        ran_quick = (info.get("sweep") or info).get("quick")
+        if bool(ran_quick) == quick and (beside / "runs").is_dir():
+            print(f"{name}: reusing the runs in {beside}", file=sys.stderr)
+            return beside
+    folder = out / "sources" / name
+    print(f"{name}: no finished {'quick ' if quick else ''}reproduction at {beside}; running it into {folder}", file=sys.stderr)
+    spec, path = load_reproduction(name)
+    run_reproduction(spec, folder, quick=quick, seeds=seeds, **{**options, "source": str(path)})
+    return folder

@@ -35,7 +35,8 @@ class Stats(TypedDict, total=False):
 
 
 class TrainingCurves(TypedDict):
-    """The mean training curve of a trained policy's seeds (:mod:`goodhart.experiments.curves`)."""
+    """The mean training curve of a trained policy's seeds (:mod:`goodhart.experiments.curves`);
+    for runs trained with a divergence alarm also ``alarms``: per seed, the step it fired (or None)."""
 
     steps: list[float]
     true: list[list[float]]

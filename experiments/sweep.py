@@ -18,6 +18,7 @@ A sweep is a YAML file (the reproductions in ``experiments/reproductions/`` are 
     knob_metrics: [[shifted, reached_goal], [shifted, reached_cue_first]]  # default: shifted capability, preference
     knob_recovery: {distribution: shifted, metric: reached_goal, target: 1.0}
                                       # the smallest knob value recovering half the way to target
+    probes: colormaze                 # a probe set (envs/probes/NAME.yaml, or a file), played by every policy
     checks: [...]                     # expected effects, reported PASS/FAIL with what was measured
     quick: {seeds: 1, set: {total_timesteps: 100000}, episodes: 200}
 
@@ -28,6 +29,7 @@ Its folder::
     runs/<condition>/seed<k>/   each run's folder (see goodhart.experiments.train)
     runs/<condition>/seed<k>.log   its log, written as it trains
     results.json, results.csv, report.md, bars.png, curves.png, knob.png
+                          (results.json's ``probes``: the probe set's pass rates, with ``probes:``)
 
 Each run is a training job of the experiment engine (:mod:`goodhart.experiments.engine`):
 its own process, at most ``workers`` at a time, one torch thread each; a crash fails that run
@@ -176,6 +178,8 @@ class SweepSpec(ExperimentSpec):
     knob_recovery: KnobRecovery | None = None
     checks: list[Check] = Field(default_factory=list)
     quick: QuickSpec = Field(default_factory=QuickSpec)
+    probes: str | None = Field(None, description="a probe set (a name in envs/probes/, or a file) played by every trained "
+                               "condition and reference policy on the evaluation's level seed; its table goes into the report")
 
 
 @dataclass

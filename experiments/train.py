@@ -11,6 +11,7 @@ Run folder ``<out>/<name>/seed<k>/``::
     eval.csv             one row per periodic evaluation and distribution
     reward_model.csv     with a reward model: KL to the initial policy and the learned, env
                          and true returns at step 0 and every reward_model.eval_freq steps
+    alarm.json           with an alarm: where the divergence alarm fired, why, and what it did
     model.safetensors    the final policy weights (safe to load: no code)
     model.json           its config, spaces and checksum
 """
@@ -36,7 +37,9 @@ from goodhart.agents.model_io import LoadedModel, ModelFileError, find_policy, l
 from goodhart.agents.policies import ModelPolicy, run_episodes
 from goodhart.agents.ppo import EntropySchedule, build_ppo, set_torch_threads
 from goodhart.envs import core_class, make_vec
+from goodhart.experiments.alarm_monitor import AlarmMonitor, stopped_by_alarm
 from goodhart.experiments.config import ConfigError, NetworkConfig, RunConfig, continued, dump, read_yaml, validate
+from goodhart.experiments.curves import ALARM_FILE
 from goodhart.experiments.metrics import summarize
 from goodhart.experiments.reward_learning.training import RewardModelTraining
 
@@ -89,6 +92,11 @@ class TrainingMonitor(BaseCallback):
         self.episodes.rows = []
         if self.progress is not None:
             self.progress(self.num_timesteps)
+
+    def _on_training_end(self) -> None:
+        """The episodes of a rollout cut short (a callback, such as the divergence alarm, ended training)."""
+        self.episodes.write(self.episodes.rows)
+        self.episodes.rows = []
 
     def _on_rollout_start(self) -> None:
         """Between rollouts: the policy has just been updated, the env is mid-episode."""
@@ -251,6 +259,8 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
         restore_checkpoint(model, venv, checkpoint)
     monitor = TrainingMonitor(cfg, folder, evaluation(model, cfg), resumed_at, progress)
     callbacks = [monitor]
+    if cfg.alarm is not None:  # after the monitor, which cuts episodes.csv back to the checkpoint
+        callbacks.append(AlarmMonitor(cfg, folder, resumed_at))
     if cfg.ppo.ent_coef_final is not None:
         horizon = cfg.ppo.ent_coef_anneal_steps or cfg.total_timesteps
         callbacks.append(EntropySchedule(cfg.ppo.ent_coef, cfg.ppo.ent_coef_final, horizon))
@@ -260,6 +270,9 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
         callbacks.append(StepsBar())
     remaining = cfg.total_timesteps - model.num_timesteps
     started = time.time()
+    if remaining > 0 and stopped_by_alarm(folder):
+        print(f"{folder}: its divergence alarm ended training at step {model.num_timesteps} ({ALARM_FILE}); not training on", file=sys.stderr)
+        remaining = 0
     if remaining > 0:
         model.learn(
             remaining,

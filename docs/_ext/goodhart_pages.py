@@ -394,6 +394,10 @@ def reproduction_envs(spec: Any) -> set[str]:
 
     from goodhart.experiments.config import CONFIG_DIR, apply_override, read_yaml
 
+    if hasattr(spec, "source_reproductions"):  # a study of other reproductions' runs: their envs
+        from goodhart.experiments.reproduce import load_reproduction
+
+        return set().union(*(reproduction_envs(load_reproduction(name)[0]) for name in spec.source_reproductions()))
     base_path = Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config
     data = read_yaml(base_path)
     for key, value in (spec.set or {}).items():
@@ -451,6 +455,8 @@ def embedded_report(name: str, page: Path, levels: int = 1) -> str:
 
 
 def _value(value: Any) -> str:
+    if hasattr(type(value), "model_fields"):  # a spec model inside a list: its fields
+        value = value.model_dump(exclude_defaults=False)
     if isinstance(value, Mapping):
         return ", ".join(f"{code(k)}: {_value(v)}" for k, v in value.items()) or "(none)"
     if isinstance(value, list | tuple):
@@ -512,12 +518,16 @@ def reproduction_page(name: str, spec: Any) -> ReproductionPage:
     page = ReproductionPage(name, spec, reproduction_envs(spec), results_of(name))
     out = [f"# {name}", "", escape(spec.description) or "(no description)", ""]
     env_links = ", ".join(f"{{doc}}`/environments/{env_slug(e)}`" for e in sorted(page.envs)) or "(none)"
-    seeds = seed_list(spec.seeds)
-    quick_seeds = seed_list(spec.quick.seeds) if getattr(spec, "quick", None) is not None else []
-    rows = [("kind", code(spec.kind)), ("environment", env_links), ("base config", f"`agents/configs/{spec.config}`"),
-            ("seeds", f"{len(seeds)} ({', '.join(map(str, seeds))})" + (f"; quick: {len(quick_seeds)}" if quick_seeds else "")),
-            ("spec", f"`experiments/reproductions/{name}.yaml`")]
-    if spec.set:
+    rows = [("kind", code(spec.kind)), ("environment", env_links)]
+    if hasattr(spec, "source_reproductions"):
+        rows.append(("runs studied", ", ".join(f"{{doc}}`{source}`" for source in spec.source_reproductions()) + " (their seeds)"))
+    else:
+        seeds = seed_list(spec.seeds)
+        quick_seeds = seed_list(spec.quick.seeds) if getattr(spec.quick, "seeds", None) is not None else []
+        rows += [("base config", f"`agents/configs/{spec.config}`"),
+                 ("seeds", f"{len(seeds)} ({', '.join(map(str, seeds))})" + (f"; quick: {len(quick_seeds)}" if quick_seeds else ""))]
+    rows.append(("spec", f"`experiments/reproductions/{name}.yaml`"))
+    if getattr(spec, "set", None):
         rows.append(("fixed overrides", _value(spec.set)))
     out += [table(["", ""], rows), ""]
     out += ["## Run it", "", "```console", f"$ goodhart reproduce {name}            # the full reproduction: results/{name}/",
@@ -530,7 +540,7 @@ def reproduction_page(name: str, spec: Any) -> ReproductionPage:
             out += [f"Knob: {code(spec.knob)}" + (f" (plotted as: {escape(spec.knob_label)})" if spec.knob_label else ""), ""]
         out += ["## Evaluation", "", table(["", ""], _settings(spec.evaluate)), ""]
     else:
-        skip = {"name", "kind", "description", "config", "set", "seeds", "quick", "checks"}
+        skip = {"name", "kind", "description", "config", "set", "seeds", "quick", "checks", "headline"}
         out += ["## Settings", "", table(["setting", "value"], _settings(spec, skip)), ""]
     out += ["## Checks", ""]
     checks = _check_rows(spec)

@@ -149,6 +149,24 @@ class GoalMaze(GridCore):
             return f"reached: goal ({self.PROXY_PLACE})" if at_once else "reached: goal"
         return "reached: nothing" if done else "reached: nothing yet"
 
+    # ------------------------------------------------------------ steering hooks
+    def _goal_on_proxy(self) -> dict[str, np.ndarray]:
+        """The ``goal`` and ``proxy`` arrays of every copy with its goal moved onto its proxy
+        area (the free cell nearest the area's centre), as a training level has it; a copy
+        without a proxy area keeps its goal. For a contrast: the level as if the proxy and
+        the goal had not come apart."""
+        walls, areas = to_numpy(self.walls).astype(bool), to_numpy(self.proxy_area).astype(bool)
+        goal, proxy = np.array(to_numpy(self.goal), copy=True), np.array(to_numpy(self.proxy), copy=True)
+        for i in range(self.num_envs):
+            cells = np.argwhere(areas[i] & ~walls[i])
+            if not len(cells):
+                continue
+            centre = np.argwhere(areas[i]).mean(axis=0)
+            goal[i] = cells[int(np.argmin(((cells - centre) ** 2).sum(axis=1)))]
+            proxy[i] = False
+            proxy[i][tuple(goal[i])] = True
+        return {"goal": goal, "proxy": proxy}
+
     # -------------------------------------------------------- observations
     def _goal_plane(self, reveal: bool) -> Any:
         """(N, H, W) uint8 goal plane, hidden beyond ``goal_visibility`` (Chebyshev distance

@@ -16,7 +16,7 @@ stable-baselines3 VecEnv (:mod:`goodhart.envs.core.vec_env`) and the Gymnasium V
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -36,6 +36,14 @@ def _host(values: Any) -> np.ndarray:
     host = to_numpy(values)
     dtype = {"b": np.bool_, "i": np.int64, "u": np.int64}.get(host.dtype.kind, np.float64)
     return np.array(host, dtype=dtype, copy=True)
+
+
+class Decision(NamedTuple):
+    """A level's decision square (row, column) and the move (an index into ``ACTIONS``) that
+    leaves it towards each target: ``moves["intended"]``, ``moves["proxy"]``."""
+
+    cell: tuple[int, int]
+    moves: dict[str, int]
 
 
 def outcome_rows(arrays: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -93,6 +101,15 @@ class GridCore:
         :meth:`describe`: one line saying what the agent did in an episode (default: built
             from ``CAPABILITY``, ``PREFERENCE`` and the two names).
 
+    Steering hooks: what activation steering (:mod:`goodhart.agents.steering`) asks of a level.
+        CONTRASTS: name -> description of a counterfactual level: the same level with one
+            thing removed or moved (ColorMaze's ``"no_cue"``: without the cue). A steering
+            vector is a layer's activations on levels minus those on their counterfactuals
+            (default: none; an env that declares some implements ``_contrast``).
+        :meth:`contrast_observation`: the observations of the counterfactual levels.
+        :meth:`decision`: a level's decision square and the moves from it towards the
+            intended target and the proxy (default: from :meth:`target_cells`).
+
     State common to all envs: ``pos`` (N, 2) row/column, ``heading`` (N,) last move,
     ``steps`` (N,), and the episode's proxy and true returns.
     """
@@ -122,6 +139,7 @@ class GridCore:
     HEADLINE: ClassVar[tuple[str, ...]]
     PROXY_RETURN: ClassVar[str] = "return"
     UNITS: ClassVar[Mapping[str, str]] = {}
+    CONTRASTS: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -237,6 +255,42 @@ class GridCore:
         if region not in halves:
             raise NotImplementedError(f"{type(self).__name__} lists the oversight region {region!r} but does not define it")
         return halves[region]
+
+    # ------------------------------------------------------------ steering hooks
+    def decision(self, index: int) -> Decision | None:
+        """The decision square of copy ``index``'s level seen from its agent's cell, where
+        Turner et al. read a maze policy's choice: the last cell shared by the shortest paths
+        to the intended target and to the proxy (:meth:`target_cells`), with the move that
+        leaves it towards each; ``None`` where the env declares no such pair of places, or
+        the paths do not split (one target lies on the way to the other)."""
+        from goodhart.envs.core.maze import decision_moves  # maze.py imports this module
+
+        start = tuple(int(v) for v in to_numpy(self.pos)[index])
+        found = decision_moves(to_numpy(self.walls)[index].astype(bool), start, self.target_cells(index))  # type: ignore[arg-type]
+        return None if found is None else Decision(*found)
+
+    def contrast_observation(self, name: str) -> Any:
+        """The observations of every copy, as :meth:`observe` gives them, on its level changed
+        as contrast ``name`` (one of ``CONTRASTS``) says, the agent where it is. The state is
+        left as it was, so the copies play on unchanged: a steering vector is computed from
+        the two observations of one state."""
+        if not self.CONTRASTS:
+            raise ArgumentError("contrast", f"{type(self).__name__} declares no contrasts (CONTRASTS), so no steering vector can be computed on it")
+        check_choice("contrast", name, list(self.CONTRASTS))
+        changed = self._contrast(name)
+        saved = {key: getattr(self, key) for key in changed}
+        try:
+            for key, values in changed.items():
+                setattr(self, key, self._asarray(values))
+            return self.observe()
+        finally:
+            for key, values in saved.items():
+                setattr(self, key, values)
+
+    def _contrast(self, name: str) -> dict[str, np.ndarray]:
+        """The level arrays that contrast ``name`` replaces (attribute -> (N, ...) numpy array
+        for every copy). Envs that declare ``CONTRASTS`` implement it."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------- batch API
     def reset(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> None:

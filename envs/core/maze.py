@@ -114,3 +114,55 @@ def choose_cell(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
     """A uniformly chosen (row, column) among the True positions of ``mask``."""
     cells = np.argwhere(mask)
     return cells[int(rng.integers(len(cells)))]
+
+
+def shortest_path(walls: np.ndarray, start: tuple[int, int], target: np.ndarray) -> list[tuple[int, int]] | None:
+    """The cells of a shortest path from ``start`` to the nearest cell of the mask ``target``,
+    both ends included (ties broken as the envs' shortest-path oracles break them); ``None``
+    if none can be reached."""
+    cells = [tuple(int(v) for v in cell) for cell in np.argwhere(target)]
+    if not cells:
+        return None
+    dist = path_distances(walls, *cells)
+    if dist[start] < 0:
+        return None
+    actions = descent_actions(walls, dist)
+    path = [start]
+    while dist[path[-1]] > 0:
+        dr, dc = MOVE_DELTAS[int(actions[path[-1]])]
+        path.append((path[-1][0] + int(dr), path[-1][1] + int(dc)))
+    return path
+
+
+def decision_square(walls: np.ndarray, start: tuple[int, int], targets: dict[str, np.ndarray]) -> tuple[int, int] | None:
+    """The last cell shared by the shortest paths from ``start`` to the ``"intended"`` and the
+    ``"proxy"`` mask of ``targets`` (Turner et al.'s decision square: where the way to the
+    proxy branches off the way to the intended target); ``None`` if either is missing or
+    unreachable, or the paths do not split (one target lies on the way to the other)."""
+    found = decision_moves(walls, start, targets)
+    return None if found is None else found[0]
+
+
+def decision_moves(walls: np.ndarray, start: tuple[int, int], targets: dict[str, np.ndarray]) -> tuple[tuple[int, int], dict[str, int]] | None:
+    """The decision square (see :func:`decision_square`) and the move (an index into
+    ``MOVE_DELTAS``) that leaves it towards each target, ``{"intended": a, "proxy": b}``;
+    ``None`` where there is no decision square."""
+    if "intended" not in targets or "proxy" not in targets:
+        return None
+    paths = {key: shortest_path(walls, start, targets[key]) for key in ("intended", "proxy")}
+    if paths["intended"] is None or paths["proxy"] is None:
+        return None
+    shared = 0
+    while shared < min(map(len, paths.values())) and paths["intended"][shared] == paths["proxy"][shared]:
+        shared += 1
+    if shared in (len(paths["intended"]), len(paths["proxy"])):
+        return None
+    cell = paths["intended"][shared - 1]
+    moves = {key: _move_between(cell, path[shared]) for key, path in paths.items()}
+    return cell, moves
+
+
+def _move_between(cell: tuple[int, int], neighbour: tuple[int, int]) -> int:
+    """The index into ``MOVE_DELTAS`` of the move from ``cell`` to its ``neighbour``."""
+    delta = (neighbour[0] - cell[0], neighbour[1] - cell[1])
+    return next(a for a, (dr, dc) in enumerate(MOVE_DELTAS) if (int(dr), int(dc)) == delta)

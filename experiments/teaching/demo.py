@@ -35,15 +35,20 @@ def demo(
     deterministic: bool = False,
     max_steps: int | None = None,
     hold: float = 1.5,
+    steer: Sequence[Any] = (),
+    coef: float = -1.0,
 ) -> Played:
     """Play ``name`` (see :func:`~goodhart.experiments.teaching.players.resolve`; ``models``
     instead of its shipped policies) in a window at ``fps`` frames per second, from level seed
     ``seed`` (default: the demo's), holding the end of each episode for ``hold`` seconds; Esc,
     Q or closing the window stops it. Returns what was played (episodes cut short by quitting
-    are left out). Raises ``NoDisplay`` if no window can be opened."""
+    are left out). ``steer``, ``coef``: steered players beside their models (see
+    :func:`~goodhart.experiments.teaching.panels.panels_for`). Raises ``NoDisplay`` if no
+    window can be opened."""
     if fps < 1:
         raise ValueError(f"--fps {fps}: must be at least 1")
-    panels, seed = panels_for(name, models, distributions, seed=seed, deterministic=deterministic, max_steps=max_steps)
+    panels, seed = panels_for(name, models, distributions, seed=seed, deterministic=deterministic, max_steps=max_steps,
+                             steer=steer, coef=coef)
     renderer = renderer_for(scale)
     require_display(demo=name)
     pg = renderer.pygame

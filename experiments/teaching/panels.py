@@ -156,11 +156,18 @@ def panels_for(
     seed: int | None = None,
     deterministic: bool = False,
     max_steps: int | None = None,
+    steer: Sequence[Any] = (),
+    coef: float = -1.0,
 ) -> tuple[list[Panel], int]:
     """The panels of ``name`` and ``models`` (see
     :func:`~goodhart.experiments.teaching.players.resolve`) and the level seed of the first
-    episode (``seed``, or the show's)."""
+    episode (``seed``, or the show's). ``steer``: steering vectors; each player whose model
+    one came from plays again beside itself, steered by it times ``coef``."""
     show = resolve(name, models)
+    if steer:
+        from goodhart.experiments.steering import steered_show
+
+        show = steered_show(show, steer, coef)
     panels = make_panels(show, distributions, deterministic=deterministic, max_steps=max_steps)
     return panels, show.seed if seed is None else seed
 

@@ -60,15 +60,19 @@ def record(
     deterministic: bool = False,
     max_steps: int | None = None,
     hold: float = 1.5,
+    steer: Sequence[Any] = (),
+    coef: float = -1.0,
 ) -> Recording:
     """Write the frames of ``name`` (as :func:`~goodhart.experiments.teaching.demo.demo`
     plays them) to ``out`` (``.gif``, or ``.mp4`` with the ``video`` extra; its folder must
-    exist), headless. Returns a :class:`Recording`."""
+    exist), headless; ``steer``, ``coef``: steered players beside their models (see
+    :func:`~goodhart.experiments.teaching.panels.panels_for`). Returns a :class:`Recording`."""
     path = check_out(out, (".gif", ".mp4"))
     if fps < 1:
         raise ValueError(f"--fps {fps}: must be at least 1")
     get_writer = _mp4_writer() if path.suffix.lower() == ".mp4" else None
-    panels, seed = panels_for(name, models, distributions, seed=seed, deterministic=deterministic, max_steps=max_steps)
+    panels, seed = panels_for(name, models, distributions, seed=seed, deterministic=deterministic, max_steps=max_steps,
+                             steer=steer, coef=coef)
     renderer = renderer_for(scale)
     images, durations = [], []
     rec = Recording([p.title for p in panels], seed, path=path)

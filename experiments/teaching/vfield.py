@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from goodhart.agents.steering import SteeringVector
 from goodhart.envs import core_class, make_vec
 from goodhart.envs.core.arrays import to_numpy
 from goodhart.envs.core.grid import MOVE_DELTAS, GridCore
-from goodhart.envs.core.maze import descent_actions, path_distances
+from goodhart.envs.core.maze import decision_square, shortest_path
 from goodhart.envs.core.rollout import reset_levels
 from goodhart.experiments.teaching.figures import outline_targets, rgb, save_png, target_handles
 from goodhart.experiments.teaching.outputs import check_out
@@ -33,41 +34,6 @@ ARROWS, MEAN_MOVE, DECISION = "#7fa6e0", "#10307a", "red"
 
 
 # ------------------------------------------------------------------ decision squares
-def shortest_path(walls: np.ndarray, start: Cell, target: np.ndarray) -> list[Cell] | None:
-    """The cells of a shortest path from ``start`` to the nearest cell of the mask ``target``,
-    both ends included (ties broken as the envs' shortest-path oracles break them); ``None``
-    if none can be reached."""
-    cells = [tuple(int(v) for v in cell) for cell in np.argwhere(target)]
-    if not cells:
-        return None
-    dist = path_distances(walls, *cells)
-    if dist[start] < 0:
-        return None
-    actions = descent_actions(walls, dist)
-    path = [start]
-    while dist[path[-1]] > 0:
-        dr, dc = MOVE_DELTAS[int(actions[path[-1]])]
-        path.append((path[-1][0] + int(dr), path[-1][1] + int(dc)))
-    return path
-
-
-def decision_square(walls: np.ndarray, start: Cell, targets: Mapping[str, np.ndarray]) -> Cell | None:
-    """The last cell shared by the shortest paths from ``start`` to the ``"intended"`` and the
-    ``"proxy"`` mask of ``targets``; ``None`` if either is missing or unreachable, or the paths
-    do not split (one target lies on the way to the other)."""
-    if "intended" not in targets or "proxy" not in targets:
-        return None
-    to_intended, to_proxy = shortest_path(walls, start, targets["intended"]), shortest_path(walls, start, targets["proxy"])
-    if to_intended is None or to_proxy is None:
-        return None
-    shared = 0
-    while shared < min(len(to_intended), len(to_proxy)) and to_intended[shared] == to_proxy[shared]:
-        shared += 1
-    if shared == len(to_intended) or shared == len(to_proxy):
-        return None
-    return to_intended[shared - 1]
-
-
 def level(env_id: str, env_kwargs: Mapping[str, Any], distribution: str, seed: int) -> GridCore:
     """A core holding one copy on the level of ``gym.make(env_id, ...).reset(seed=seed)``."""
     venv = make_vec(env_id, 1, seed=seed, distribution=distribution, **env_kwargs)
@@ -76,9 +42,9 @@ def level(env_id: str, env_kwargs: Mapping[str, Any], distribution: str, seed: i
 
 
 def level_decision(core: GridCore) -> Cell | None:
-    """The decision square of copy 0's level, from its agent's cell."""
-    start = tuple(int(v) for v in to_numpy(core.pos)[0])
-    return decision_square(to_numpy(core.walls)[0].astype(bool), start, core.target_cells(0))  # type: ignore[arg-type]
+    """The decision square of copy 0's level, from its agent's cell (the env's hook)."""
+    found = core.decision(0)
+    return None if found is None else found.cell
 
 
 def first_split_level(env_id: str, env_kwargs: Mapping[str, Any], distribution: str = "shifted", start: int = 0, tries: int = 1000) -> int:
@@ -139,6 +105,8 @@ def vfield(
     models: Sequence[str | os.PathLike[str]] | None = None,
     distribution: str = "shifted",
     seed: int | None = None,
+    steer: Sequence[SteeringVector] = (),
+    coef: float = -1.0,
 ) -> Vfield:
     """Draw the vector field of every player of ``name`` (see
     :func:`~goodhart.experiments.teaching.players.resolve`; ``models`` instead of its shipped
@@ -146,12 +114,22 @@ def vfield(
     0 with a decision square, or seed 0): the level's floor and objects, the targets the env
     declares, the start, and on every free cell four thin arrows, one per action, as long as
     its probability, and a thick one, the mean move; the decision square is outlined in red.
-    Writes a PNG to ``out`` (its folder must exist)."""
+    ``steer``: steering vectors (:mod:`goodhart.agents.steering`); each player whose model one
+    came from is drawn again beside itself, steered by it times ``coef`` (the default level is
+    then the vectors' own, where they came from one level). Writes a PNG to ``out`` (its folder
+    must exist)."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Circle, Rectangle
 
     path = check_out(out, (".png",))
     show = resolve(name, models)
+    if steer:
+        from goodhart.experiments.steering import steered_show
+
+        show = steered_show(show, steer, coef)
+        own = {(v.distribution, v.level_seeds[0]) for v in steer if len(v.level_seeds) == 1}
+        if seed is None and len(own) == 1 and next(iter(own))[0] == distribution:
+            seed = next(iter(own))[1]
     check_distributions(show.env_id, [distribution])
     kwargs = show.players[0].env_kwargs
     if seed is None:
@@ -216,6 +194,8 @@ def vfield(
     labels += ["P(action)", "mean move"]
     fig.legend(handles, labels, loc="outside right center", fontsize=9, frameon=False)
     title = f"{show.env_id}, {distribution} level of seed {seed}: the policy's action probabilities on every cell"
+    if steer:
+        title += f"; steered x{coef:g} by " + "; ".join(v.describe() for v in steer)
     if decision is None and "intended" in targets and "proxy" in targets:
         title += f"; no decision square: the paths to the {env.INTENDED_NAME} and the {env.PROXY_NAME} do not split"
     fig.suptitle(textwrap.fill(title, max(40, round(fig_width * 11))), fontsize=9)
