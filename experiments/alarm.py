@@ -55,7 +55,7 @@ from goodhart.experiments.config import AlarmConfig
 
 RISING_AND_FALLING = "the proxy rises while the audited true return falls"
 FELL_FROM_BEST = "the proxy rose while the audited true return fell from its best"
-DIVERGING = "the proxy and the audited true return are anti-correlated"
+DIVERGING = "the proxy and the audited true return no longer move together (correlation below min_correlation)"
 
 
 @dataclass(frozen=True)
