@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,18 @@ def set_torch_threads(threads: int) -> None:
     """Pin torch's intra-op threads. Small policies run fastest with one thread per process
     on small CPUs; parallel work is better spread over processes."""
     torch.set_num_threads(threads)
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run the block on one torch thread, then restore the count: rollouts of a small policy in
+    batches of a few hundred observations run fastest so, and leave the other cores alone."""
+    threads = torch.get_num_threads()
+    set_torch_threads(1)
+    try:
+        yield
+    finally:
+        set_torch_threads(threads)
 
 
 def build_ppo(

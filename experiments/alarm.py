@@ -43,11 +43,9 @@ callback, :mod:`goodhart.experiments.alarm_monitor`) and offline (:func:`replay`
 from __future__ import annotations
 
 import bisect
-import csv
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -187,6 +185,18 @@ class DivergenceAlarm:
             self.pairs.add(float(proxy), float(true) + noise)
             self.fresh = True
 
+    def feed(self, rows: Iterable[Mapping[str, str]], proxy: str) -> Alarm | None:
+        """Observe a run's logged episodes (``episodes.csv`` rows, in order, ``proxy``: the
+        trained-on return's column) and check after each step's, as the training callback
+        does; the alarm if it fires (the rows after it are not read)."""
+        for step, group in episode_groups(rows, proxy):
+            for p, t in group:
+                self.observe(step, p, t)
+            fired = self.check(step)
+            if fired is not None:
+                return fired
+        return None
+
     def check(self, step: int) -> Alarm | None:
         """Run the tests if new audited episodes arrived; the alarm the first time they have
         held for ``patience`` steps (None before, and after: it fires once)."""
@@ -237,23 +247,7 @@ def episode_groups(rows: Iterable[Mapping[str, str]], proxy: str, true: str = "t
 
 def replay(rows: Iterable[Mapping[str, str]], config: AlarmConfig, seed: int, proxy: str) -> Alarm | None:
     """The alarm over a finished run's episodes, as the training callback would have raised it."""
-    alarm = DivergenceAlarm(config, seed)
-    for step, group in episode_groups(rows, proxy):
-        for p, t in group:
-            alarm.observe(step, p, t)
-        fired = alarm.check(step)
-        if fired is not None:
-            return fired
-    return None
-
-
-def read_rows(folder: Path) -> list[dict[str, str]]:
-    """A run folder's ``episodes.csv`` rows, in order."""
-    path = folder / "episodes.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder}: no episodes.csv (not a finished training run)")
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
+    return DivergenceAlarm(config, seed).feed(rows, proxy)
 
 
 def trained_on(reward_model: Any) -> str:

@@ -16,9 +16,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 
 from goodhart.agents.files import write_atomic
-from goodhart.experiments.alarm import Alarm, DivergenceAlarm, episode_groups, read_rows, trained_on
+from goodhart.experiments.alarm import Alarm, DivergenceAlarm, trained_on
 from goodhart.experiments.config import RunConfig
-from goodhart.experiments.curves import ALARM_FILE
+from goodhart.experiments.curves import ALARM_FILE, episode_rows
 
 
 def alarm_message(alarm: Alarm, action: str) -> str:
@@ -49,13 +49,7 @@ class AlarmMonitor(BaseCallback):
         self.alarm = DivergenceAlarm(cfg.alarm, cfg.seed)
         self.best: tuple[int, dict[str, Any]] | None = None  # (step, policy state) at the audited true return's best
         if resumed_at is not None and (folder / "episodes.csv").is_file():  # the same stream gives the same state
-            self._catch_up([r for r in read_rows(folder) if int(r["timestep"]) <= resumed_at])
-
-    def _catch_up(self, rows: list[dict[str, str]]) -> None:
-        for step, group in episode_groups(rows, self.proxy):
-            for proxy, true in group:
-                self.alarm.observe(step, proxy, true)
-            self.alarm.check(step)
+            self.alarm.feed([r for r in episode_rows(folder) if int(r["timestep"]) <= resumed_at], self.proxy)
 
     def _on_step(self) -> bool:
         finished = [info["outcome"] for info in self.locals["infos"] if "outcome" in info]

@@ -32,9 +32,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from goodhart.experiments.alarm import read_rows, replay, trained_on
+from goodhart.agents.files import nan_for_null, write_json
+from goodhart.experiments.alarm import replay, trained_on
 from goodhart.experiments.config import AlarmConfig, ConfigError, Strict, read_yaml, validate, validated
-from goodhart.experiments.curves import curve_statistics, training_curves
+from goodhart.experiments.curves import curve_statistics, episode_rows, training_curves
 from goodhart.experiments.engine.checks import CheckResult, checks_section, print_checks
 from goodhart.experiments.headline import headline
 from goodhart.experiments.metrics import across_seeds
@@ -108,7 +109,7 @@ def run_measures(folder: Path, spec: AlarmStudySpec) -> dict[str, Any]:
     diverged = stats["true_return_final_over_peak"] <= 0.5 and stats["proxy_return_rise_after_true_peak"] > 0
     measured: dict[str, Any] = {CURVE: {"diverged": float(diverged), "true_return_peak_step": stats["true_return_peak_step"],
                                         "true_return_peak": stats["true_return_peak"]}}
-    rows = read_rows(folder)
+    rows = episode_rows(folder)
     half = (steps[1] - steps[0]) / 2 if len(steps) > 1 else 0.0
     for share in spec.audit_shares:
         fired = replay(rows, spec.alarm_config(share), cfg.seed, proxy)
@@ -157,8 +158,6 @@ def run_alarm_study(spec: AlarmStudySpec, out: Path, *, quick: bool = False, see
     record["sweep"] = {"name": spec.name, "quick": quick, "failed_runs": failed, "wall_seconds": round(time.time() - started)}
     checks = [measure(c, record, quick) for c in spec.checks if c.policy in record["policies"]]
     record["checks"] = check_records(checks)
-    from goodhart.agents.files import write_json
-
     write_json(out / "results.json", record)
     report = write_alarm_report(record, spec, out, checks)
     print_checks(checks)
@@ -243,8 +242,6 @@ def write_alarm_report(record: Mapping[str, Any], spec: AlarmStudySpec, out: Pat
 
 def rerender_alarm_study(out: Path, record: dict[str, Any], spec: AlarmStudySpec, title: str | None = None, about: str | None = None) -> Path:
     """The study's report and figure again from its results.json."""
-    from goodhart.agents.files import nan_for_null
-
     record = {**record, "policies": nan_for_null(record["policies"])}
     checks = [CheckResult(c["text"], bool(c["pass"])) for c in record.get("checks", [])]
     return write_alarm_report(record, spec, out, checks, title=f"# {title}" if title else None, about=about)

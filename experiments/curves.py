@@ -56,7 +56,8 @@ STATISTICS = (
 )
 
 
-def _rows(run: Path) -> list[dict[str, str]]:
+def episode_rows(run: Path) -> list[dict[str, str]]:
+    """A run folder's ``episodes.csv`` rows, in order (none if it has logged none)."""
     path = run / "episodes.csv"
     if not path.is_file():
         return []
@@ -66,14 +67,14 @@ def _rows(run: Path) -> list[dict[str, str]]:
 
 def has_episodes(run: Path) -> bool:
     """Whether a run folder logged a finished training episode after the warm-up."""
-    rows = _rows(run)
+    rows = episode_rows(run)
     return bool(rows) and max(int(r["timestep"]) for r in rows) >= warm_up(rows)
 
 
 def read_episodes(run: Path, proxy: str) -> dict[str, np.ndarray]:
     """``timestep``, ``true`` and ``proxy`` (the ``proxy`` column) of a run's training
     episodes, without the warm-up (see :func:`warm_up`)."""
-    rows = _rows(run)
+    rows = episode_rows(run)
     if not rows:
         raise ValueError(f"{run / 'episodes.csv'}: no training episodes")
     if proxy not in rows[0]:

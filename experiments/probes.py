@@ -51,11 +51,11 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
-import torch
 from pydantic import Field, field_validator
 
 from goodhart.agents.files import nan_for_null
 from goodhart.agents.policies import Policy
+from goodhart.agents.ppo import one_torch_thread
 from goodhart.envs import ENVS, core_class, file_stem, make_vec
 from goodhart.envs.core.render import ansi
 from goodhart.experiments.columns import fmt
@@ -344,13 +344,9 @@ def run_probes(subjects: Sequence[Subject], probe_set: ProbeSet, episodes: int |
         ],
         "policies": {},
     }
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # batches of a few hundred small observations: one thread is fastest, and leaves the other cores alone
-    try:
+    with one_torch_thread():
         for subject in subjects:
             record["policies"][subject.name] = _probe_subject(subject, probe_set, episodes, level_seed)
-    finally:
-        torch.set_num_threads(threads)
     return record
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from goodhart.envs import core_class
 from goodhart.experiments import results
@@ -25,7 +25,7 @@ from goodhart.experiments.engine import JobsFailed, Manifest, make_backend
 from goodhart.experiments.engine.checks import CheckResult, print_checks
 from goodhart.experiments.overoptimization import load_overoptimization_spec, rerender_overoptimization, run_overoptimization
 from goodhart.experiments.probes import load_probe_set, run_probes
-from goodhart.experiments.steering import KIND as STEERING_KIND, SteeringSpec, load_steering_spec, rerender_steering, run_steering
+from goodhart.experiments.steering import KIND as STEERING_KIND, load_steering_spec, rerender_steering, run_steering
 from goodhart.experiments.sweep import Check, Run, SweepSpec, expand, load_spec, reproduction_path, train_runs
 
 
@@ -216,28 +216,28 @@ def load_reproduction(name: str) -> tuple[Any, Path]:
     kind = read_yaml(path).get("kind", "sweep")
     if kind not in KINDS:
         raise ConfigError(f"{path}: kind: {kind!r} is not a kind of experiment; valid ones: {sorted(KINDS)}")
-    return KINDS[kind][0](path), path
+    return KINDS[kind].load(path), path
 
 
 def run_reproduction(spec: Any, out: Path, **options: Any) -> tuple[Path, list[str], list[tuple[str, bool]]]:
     """Run a reproduction of any kind; its report, failed runs and checks."""
-    return KINDS[spec.kind][1](spec, out, **options)
+    return KINDS[spec.kind].run(spec, out, **options)
 
 
 def load_spec_named(name_or_path: str) -> Any:
     """An experiment's spec: a reproduction's name, or a spec file of any kind."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") and path.exists():
-        return KINDS[read_yaml(path).get("kind", "sweep")][0](path)
+        return KINDS[read_yaml(path).get("kind", "sweep")].load(path)
     return load_reproduction(name_or_path)[0]
 
 
 def rerender(folder: Path, spec: Any = None, title: str | None = None, about: str | None = None) -> Path:
     """Write ``folder``'s report.md and figures again from its results.json, without training
-    anything: a sweep's or the over-optimization study's. ``spec`` (default: the reproduction
-    the record names, if there is one) gives the description (``about`` overrides it), the
-    headline and, for an older record that has none stored, the expected effects (measured
-    again on the record). Returns the report's path."""
+    anything, with the re-renderer of the experiment's kind. ``spec`` (default: the
+    reproduction the record names, if there is one) gives the kind, the description (``about``
+    overrides it), the headline and, for an older sweep record that has none stored, the
+    expected effects (measured again on the record). Returns the report's path."""
     raw = json.loads((folder / "results.json").read_text())
     name = raw.get("name") if "conditions" in raw else (raw.get("sweep") or {}).get("name")
     if spec is None and name:
@@ -245,15 +245,16 @@ def rerender(folder: Path, spec: Any = None, title: str | None = None, about: st
             spec = load_spec_named(name)
         except ConfigError:
             spec = None  # a sweep of one's own (goodhart sweep FILE): no spec to read
-    if raw.get("kind") == ALARM_KIND:
-        return rerender_alarm_study(folder, raw, spec or load_spec_named(name), title=title, about=about)
-    if isinstance(spec, SteeringSpec):
-        return rerender_steering(folder, read_results(folder), spec, title=title, about=about)
-    if "conditions" in raw:
-        if spec is None:
-            raise ConfigError(f"{folder}: the over-optimization study {name!r} has no spec to re-render its report with")
-        return rerender_overoptimization(folder, raw, spec, title=title, about=about)
+    if spec is None and "conditions" in raw:
+        raise ConfigError(f"{folder}: the over-optimization study {name!r} has no spec to re-render its report with")
+    kind = spec.kind if spec is not None else "sweep"
+    return KINDS[kind].rerender(folder, raw, spec, title=title, about=about)
+
+
+def rerender_sweep(folder: Path, raw: dict[str, Any], spec: SweepSpec | None, title: str | None = None, about: str | None = None) -> Path:
+    """A sweep's report again from its record (``raw``, as read; its NaNs restored here)."""
     record = read_results(folder)
+    name = (raw.get("sweep") or {}).get("name")
     info = record.get("sweep") or {}
     quick = bool(info.get("quick"))
     if "checks" in record:
@@ -273,12 +274,20 @@ def rerender(folder: Path, spec: Any = None, title: str | None = None, about: st
     return write_report(record, folder, title, checks, extra, about=about, headline=spec)
 
 
-# The kinds of experiment: how a spec file of each is read, and what runs it on the engine.
-KINDS: dict[str, tuple[Callable[[Path], Any], Callable[..., tuple[Path, list[str], list[tuple[str, bool]]]]]] = {
-    "sweep": (load_spec, run_sweep),
-    "overoptimization": (load_overoptimization_spec, run_overoptimization),
-    ALARM_KIND: (load_alarm_spec, run_alarm_study),
-    STEERING_KIND: (load_steering_spec, run_steering),
+class Kind(NamedTuple):
+    """A kind of experiment: how its spec file is read, what runs it on the engine, and what
+    writes its report again from its results.json (``goodhart report``)."""
+
+    load: Callable[[Path], Any]
+    run: Callable[..., tuple[Path, list[str], list[CheckResult]]]
+    rerender: Callable[..., Path]
+
+
+KINDS: dict[str, Kind] = {
+    "sweep": Kind(load_spec, run_sweep, rerender_sweep),
+    "overoptimization": Kind(load_overoptimization_spec, run_overoptimization, rerender_overoptimization),
+    ALARM_KIND: Kind(load_alarm_spec, run_alarm_study, rerender_alarm_study),
+    STEERING_KIND: Kind(load_steering_spec, run_steering, rerender_steering),
 }
 
 

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from goodhart.agents.model_io import ModelFileError, load_policy, policy_label
 from goodhart.agents.policies import ModelPolicy, Policy, policy_from_name
+from goodhart.agents.ppo import one_torch_thread
 from goodhart.agents.steering import (
     SteeredPolicy,
     SteeringError,
@@ -403,12 +404,8 @@ def run_steering(
         from goodhart.experiments.engine import JobsFailed
 
         raise JobsFailed(f"no trained run of {spec.source} ({spec.condition}) could be read in {folder}; see the lines above")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # batches of a few hundred small observations: one thread is fastest, and leaves the others' cores alone
-    try:
+    with one_torch_thread():
         record = measure_spec(spec, models, quick=quick, out=out)
-    finally:
-        torch.set_num_threads(threads)
     source = Path(os.path.relpath(folder.absolute(), out.absolute())).as_posix()  # no path of this machine in the record
     record["sweep"] = {"name": spec.name, "quick": quick, "source": source, "train_seconds": round(trained_for),
                        "failed_runs": failed}

@@ -13,10 +13,10 @@ import yaml
 from typer.testing import CliRunner
 
 from goodhart.cli import app
-from goodhart.experiments.alarm import DIVERGING, RISING_AND_FALLING, DivergenceAlarm, correlation_below, line_sums, read_rows, replay, slope_p
+from goodhart.experiments.alarm import DIVERGING, RISING_AND_FALLING, DivergenceAlarm, correlation_below, line_sums, replay, slope_p
 from goodhart.experiments.alarm_study import load_alarm_spec, run_alarm_study
 from goodhart.experiments.config import AlarmConfig, ConfigError
-from goodhart.experiments.curves import training_curves
+from goodhart.experiments.curves import episode_rows, training_curves
 from goodhart.experiments.reproduce import load_reproduction, rerender
 
 TINY = ["--set", "n_envs=4", "--set", "ppo.n_steps=64", "--set", "ppo.batch_size=128", "--set", "ppo.n_epochs=2", "--set", "eval.freq=0"]
@@ -106,18 +106,18 @@ def test_the_callback_fires_where_the_replay_does_and_stops_training(tmp_path):
     run = tmp_path / "colormaze" / "seed0"
     record = json.loads((run / "alarm.json").read_text())
     assert record["action"] == "stop" and record["step"] < 8192
-    again = replay(read_rows(run), AlarmConfig(**record["config"]), 0, "return")
+    again = replay(episode_rows(run), AlarmConfig(**record["config"]), 0, "return")
     assert again is not None and again.step == record["step"]
     meta = json.loads((run / "model.json").read_text())
     assert meta["config"]["alarm"]["on_alarm"] == "stop"
-    steps = max(int(r["timestep"]) for r in read_rows(run))
+    steps = max(int(r["timestep"]) for r in episode_rows(run))
     assert steps < 8192  # it stopped
     events = list(run.glob("tb_1/events.out.tfevents.*"))
     assert events and b"alarm" in events[0].read_bytes()
     code, out = CliRunner().invoke(app, ["train", "--config", str(run / "config.yaml"), "--out", str(tmp_path), "--name", "colormaze",
                                          "--resume", "--no-progress"]).exit_code, ""
     assert code == 0
-    assert max(int(r["timestep"]) for r in read_rows(run)) == steps  # resuming does not train past the alarm
+    assert max(int(r["timestep"]) for r in episode_rows(run)) == steps  # resuming does not train past the alarm
     curves = training_curves([run], "return")
     assert curves["alarms"] == [record["step"]]
 
