@@ -417,7 +417,7 @@ def rlhf_collect(
     """Collect segments from a mix of policies and have a simulated rater label pairs of them."""
     from goodhart.agents.model_io import ModelFileError
     from goodhart.experiments.reward_learning.dataset import save_dataset
-    from goodhart.experiments.reward_learning.raters import RaterConfig
+    from goodhart.experiments.reward_learning.raters import RaterConfig, rare_distortions
     from goodhart.experiments.config import ConfigError, resolve
     from goodhart.experiments.reward_learning.sources import collect_preferences, default_sources
 
@@ -431,6 +431,11 @@ def rlhf_collect(
     stem = save_dataset(dataset, out)
     decided = dataset.labels[dataset.labels != 0.5]
     typer.echo(f"dataset: {stem}.npz ({len(dataset)} labels of {len(dataset.segments)} segments of {cfg.env}; first preferred in {decided.mean():.2f} of {len(decided)} decided pairs)")
+    shares = dataset.info["distortion_shares"]
+    if shares:
+        typer.echo("segments each rater distortion can act on: " + ", ".join(f"{name} {share:.3f}" for name, share in shares.items()))
+    for line in rare_distortions(shares):
+        typer.echo(line, err=True)
 
 
 @rlhf_app.command("fit", short_help="Fit a reward model on a preference dataset.")
@@ -439,7 +444,8 @@ def rlhf_fit(
     out: Annotated[Path, typer.Option(help="File stem of the reward model: writes OUT.safetensors and OUT.json.", show_default=False)],
     labels: Annotated[Optional[int], typer.Option(min=1, help="Use only the first N labels of the dataset.", show_default="all")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training pairs; each net keeps its epoch of lowest held-out loss.")] = 15,  # FitConfig.epochs (a test keeps them equal)
-    ensemble: Annotated[int, typer.Option(min=1, help="Nets in the ensemble (their mean is the reward; their spread, the disagreement).")] = 1,
+    ensemble: Annotated[int, typer.Option(min=1, help="Nets in the ensemble; training combines them by reward_model.objective (mean, worst, uncertainty, single); their spread is the disagreement.")] = 1,
+    bootstrap: Annotated[bool, typer.Option(help="Fit each member on its own resample (with replacement) of the training pairs, so members differ in data, not only in seed.")] = False,
     crop: Annotated[Optional[int], typer.Option(min=0, help="Read only the (2k+1)x(2k+1) cells at the centre of the observation (around the agent in an agent-centred view).", show_default="the whole observation")] = None,
     channels: Annotated[str, typer.Option(help="Convolution channels of the grid CNN, comma-separated.")] = "16,32",
     strides: Annotated[str, typer.Option(help="Their strides, comma-separated.")] = "1,2",
@@ -464,7 +470,7 @@ def rlhf_fit(
         data = load_dataset(dataset)
         if labels is not None:
             data = data.first(labels)
-        fit_config = FitConfig(network=network, ensemble=ensemble, epochs=epochs, learning_rate=learning_rate, val_fraction=val_fraction, seed=seed)
+        fit_config = FitConfig(network=network, ensemble=ensemble, bootstrap=bootstrap, epochs=epochs, learning_rate=learning_rate, val_fraction=val_fraction, seed=seed)
         check_fit(data, fit_config)  # every argument checked before the progress bar is drawn
         with tqdm(total=ensemble * epochs, desc="fit", unit="epoch", disable=not progress, dynamic_ncols=True) as bar:
             def report(done: int, total: int, stats: dict) -> None:

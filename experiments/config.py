@@ -173,6 +173,11 @@ class IteratedConfig(Strict):
     freq: int = Field(50_000, ge=1, description="timesteps between refits")
     labels: int = Field(200, ge=1, description="new labels per refit, from segments of the current policy")
     epochs: int = Field(5, ge=1, description="epochs of each refit, from the current weights, on all labels so far")
+    query: Literal["random", "disagreement"] = Field(
+        "random", description="which pairs of the current policy's segments are labelled: random; disagreement (the pairs "
+        "the reward model's ensemble disputes most, Christiano et al. 2017; needs ensemble >= 2)")
+    candidates: int = Field(4, ge=1, description="candidate pairs per label for disagreement queries: the labelled pairs are "
+                            "the most disputed of candidates x labels random pairs")
 
 
 class RewardModelConfig(Strict):
@@ -182,6 +187,8 @@ class RewardModelConfig(Strict):
     path: str = Field(description="the reward model's file stem (written by goodhart rlhf fit)")
     scale: float = Field(1.0, gt=0, description="the learned reward's standard deviation per step on the model's training segments (it is fitted to zero mean and unit deviation): set it to the size of rewards the PPO hyperparameters suit")
     kl_coef: float = Field(0.0, ge=0, description="penalty kl_coef * (log pi - log pi_init) on every reward (0: none)")
+    objective: Literal["mean", "worst", "uncertainty", "single"] = Field("mean", description="how an ensemble's members make one reward: mean; worst (the lowest member, step by step); uncertainty (mean - uncertainty_coef * std); single (the first member alone)")
+    uncertainty_coef: float = Field(1.0, ge=0, description="lambda of the uncertainty objective: mean - lambda * std of the members' rewards")
     eval_freq: int = Field(10_000, ge=0, description="timesteps between measurements of KL to the initial policy and of the learned, env and true returns (0: never)")
     eval_episodes: int = Field(32, ge=1, description="episodes of each measurement, on the eval level seed's first distribution")
     eval_states: int = Field(2000, ge=1, description="size of the fixed state set on which KL(pi || pi_init) is measured")

@@ -38,15 +38,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from goodhart.agents.files import nan_for_null, write_json
 from goodhart.agents.model_io import model_paths
 from goodhart.envs import core_class
-from goodhart.experiments.config import CONFIG_DIR, ConfigError, RunConfig, Strict, apply_override, read_yaml, validate, validated
+from goodhart.experiments.config import CONFIG_DIR, ConfigError, IteratedConfig, RunConfig, Strict, apply_override, read_yaml, validate, validated
 from goodhart.experiments.engine import Backend, Job, JobsFailed, LocalBackend, Manifest, run_jobs
 from goodhart.experiments.engine.checks import CheckResult, checks_section, print_checks
 from goodhart.experiments.headline import headline
@@ -55,10 +55,26 @@ from goodhart.experiments.report import write_report_files
 from goodhart.experiments.results import OveroptimizationRecord, check_records
 from goodhart.experiments.reward_learning.cloning import CloneConfig
 from goodhart.experiments.reward_learning.dataset import load_dataset, save_dataset
-from goodhart.experiments.reward_learning.raters import RaterConfig
+from goodhart.experiments.reward_learning.raters import RaterConfig, rare_distortions
 from goodhart.experiments.reward_learning.reward_model import FitConfig, fit_reward_model, load_reward_model, save_reward_model
 from goodhart.experiments.reward_learning.sources import clone_demonstrations, collect_preferences, source_policy
 from goodhart.experiments.reward_learning.training import measure_policy
+from goodhart.experiments.rlhf_measures import (
+    BaselineSpec,
+    BehaviourJob,
+    BehaviourSpec,
+    BestOfNSpec,
+    StudyCheck,
+    BestOfNJob,
+    behaviour_stage,
+    behaviour_summary,
+    best_of_n_record,
+    best_of_n_stage,
+    curve_checks,
+    plot_best_of_n,
+    report_sections,
+    study_checks,
+)
 from goodhart.experiments.sweep import ExperimentSpec, QuickSpec, Run, seed_list, train_runs
 
 KIND = "overoptimization"
@@ -82,6 +98,7 @@ class FitSpec(Strict):
     network: dict[str, Any] = Field(default_factory=dict)
     epochs: int = Field(FitConfig.epochs, ge=1)
     ensemble: int = Field(1, ge=1)
+    bootstrap: bool = Field(False, description="each member fitted on its own resample of the pairs")
     scale: float = Field(1.0, gt=0, description="reward_model.scale of the PPO runs")
 
 
@@ -94,6 +111,21 @@ class MeasureSpec(Strict):
 class KLSpec(Strict):
     labels: int = Field(ge=1)
     kl_coef: float = Field(gt=0)
+
+
+class ConditionSpec(Strict):
+    """One condition of a study that names its conditions: PPO against the reward model of
+    ``labels`` labels of rater ``rater`` (a key of the spec's ``raters``; default the
+    preferences' rater), combined by ``objective``, with an optional KL penalty and an optional
+    iterated mode (the ``reward_model.iterated`` options but the dataset: its labels are added
+    to the model's own)."""
+
+    labels: int = Field(ge=1)
+    rater: str | None = None
+    kl_coef: float = Field(0.0, ge=0)
+    objective: Literal["mean", "worst", "uncertainty", "single"] = "mean"
+    uncertainty_coef: float = Field(1.0, ge=0)
+    iterated: dict[str, Any] | None = None
 
 
 class OveroptimizationQuick(QuickSpec):
@@ -112,19 +144,42 @@ class OveroptimizationSpec(ExperimentSpec):
     references: list[str] = Field(default_factory=lambda: ["random"])
     preferences: PreferencesSpec
     reward_model: FitSpec = Field(default_factory=FitSpec)
-    labels: list[int] = Field(min_length=1)
+    labels: list[int] = Field(default_factory=list, description="Gao et al.'s label-count conditions (or: conditions)")
     kl: KLSpec | None = None
+    raters: dict[str, dict[str, Any]] = Field(default_factory=dict, description="named raters the conditions choose from")
+    conditions: dict[str, ConditionSpec] = Field(default_factory=dict, description="instead of labels: the conditions, by name")
     measure: MeasureSpec = Field(default_factory=MeasureSpec)
+    behaviour: BehaviourSpec | None = None
+    baseline: BaselineSpec | None = None
+    best_of_n: BestOfNSpec | None = None
+    checks: list[StudyCheck] = Field(default_factory=list, description="declared comparisons (with conditions; labels has its own checks)")
     quick: OveroptimizationQuick = Field(default_factory=OveroptimizationQuick)
 
 
 def load_overoptimization_spec(path: Path) -> OveroptimizationSpec:
     spec = validated(OveroptimizationSpec, read_yaml(path), str(path))
+    if bool(spec.labels) == bool(spec.conditions):
+        raise ConfigError(f"{path}: give one of labels (Gao et al.'s label counts) and conditions (named conditions)")
     try:
-        RaterConfig.from_dict(spec.preferences.rater)
+        for rater in [spec.preferences.rater, *spec.raters.values()]:
+            RaterConfig.from_dict(rater)
         FitConfig(network=spec.reward_model.network)
-    except ValueError as err:
-        raise ConfigError(f"{path}: {err}") from None
+        for name, condition in spec.conditions.items():
+            if condition.rater is not None and condition.rater not in spec.raters:
+                raise ValueError(f"condition {name}: rater {condition.rater!r} is not one of raters {list(spec.raters)}")
+            if condition.iterated is not None:
+                IteratedConfig(dataset="-", **condition.iterated)
+        for check in spec.checks:
+            for name in ([check.condition] if isinstance(check.condition, str) else check.condition) + [check.than]:
+                if name not in spec.conditions and not (spec.baseline and name == spec.baseline.name):
+                    raise ValueError(f"check {check.text!r}: {name!r} is not a condition")
+        if spec.baseline is not None and spec.baseline.against not in spec.conditions:
+            raise ValueError(f"baseline.against: {spec.baseline.against!r} is not a condition")
+        for name in spec.quick.conditions or []:
+            if name not in spec.conditions:
+                raise ValueError(f"quick.conditions: {name!r} is not a condition")
+    except (ValueError, ValidationError) as err:
+        raise ConfigError(f"{path}: {' '.join(str(err).split())[:300]}") from None
     return spec
 
 
@@ -159,7 +214,10 @@ def collect_stage(job: CollectJob, progress: Any) -> None:
     dataset = collect_preferences(job.env, job.env_kwargs, job.preferences.sources, labels=job.labels, rater=rater,
                                   length=job.preferences.length, seed=job.seed)
     save_dataset(dataset, job.out)
-    print(f"collected {job.out}: {len(dataset)} labels")
+    shares = dataset.info["distortion_shares"]
+    print(f"collected {job.out}: {len(dataset)} labels; segments each rater distortion can act on: {shares}")
+    for line in rare_distortions(shares):
+        print(line)
 
 
 @dataclass(frozen=True)
@@ -172,7 +230,9 @@ class FitJob:
 
 def fit_stage(job: FitJob, progress: Any) -> None:
     """Fit one reward model on the first ``labels`` labels of a seed's dataset."""
-    model = fit_reward_model(load_dataset(job.data).first(job.labels), job.fit)
+    dataset = load_dataset(job.data).first(job.labels)
+    model = fit_reward_model(dataset, job.fit)
+    save_dataset(dataset, f"{job.out}_data")  # the labels it was fitted on: where an iterated run adds its own
     save_reward_model(model, job.out)
     print(f"fitted {job.out}: held-out accuracy {model.meta['accuracy']['held_out']:.3f}")
 
@@ -192,12 +252,44 @@ def _stage(jobs: list[Job], manifest: Manifest, backend: Backend, title: str, re
         raise JobsFailed(f"{len(failed)} of {len(jobs)} {title} jobs failed; first: {failed[0].id}: {failed[0].error}")
 
 
-def conditions(labels: Sequence[int], kl: KLSpec | None) -> dict[str, tuple[int, float]]:
-    """Condition name -> (labels, kl_coef)."""
-    out = {f"labels={n}": (n, 0.0) for n in sorted(labels)}
+class Condition(NamedTuple):
+    """What one condition trains against: the reward model of ``labels`` labels of ``rater``
+    (``""``: the preferences' rater), its objective, the KL penalty, the iterated mode."""
+
+    labels: int
+    kl_coef: float = 0.0
+    rater: str = ""
+    objective: str = "mean"
+    uncertainty_coef: float = 1.0
+    iterated: Mapping[str, Any] | None = None
+
+    @property
+    def model_key(self) -> str:
+        """The fitted reward model it starts from: ``labels=N`` or ``RATER, labels=N``."""
+        return f"{self.rater + ', ' if self.rater else ''}labels={self.labels}"
+
+
+def conditions(labels: Sequence[int], kl: KLSpec | None) -> dict[str, Condition]:
+    """Gao et al.'s conditions: condition name -> the label count (and a KL penalty)."""
+    out = {f"labels={n}": Condition(n) for n in sorted(labels)}
     if kl is not None:
-        out[f"labels={kl.labels},kl={kl.kl_coef:g}"] = (kl.labels, kl.kl_coef)
+        out[f"labels={kl.labels},kl={kl.kl_coef:g}"] = Condition(kl.labels, kl.kl_coef)
     return out
+
+
+def study_plan(spec: OveroptimizationSpec, quick: bool) -> dict[str, Condition]:
+    """The conditions to run: named ones (quick mode: ``quick.conditions`` of them), or Gao
+    et al.'s from the label counts."""
+    if spec.conditions:
+        keep = spec.quick.conditions if quick and spec.quick.conditions else list(spec.conditions)
+        return {name: Condition(c.labels, c.kl_coef, c.rater or "", c.objective, c.uncertainty_coef, c.iterated)
+                for name, c in spec.conditions.items() if name in keep}
+    label_counts = spec.quick.labels if quick and spec.quick.labels else spec.labels
+    return conditions(label_counts, spec.quick.kl if quick and spec.quick.kl is not None else spec.kl)
+
+
+def rater_options(spec: OveroptimizationSpec, rater: str) -> dict[str, Any]:
+    return spec.raters[rater] if rater else spec.preferences.rater
 
 
 def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool = False, seeds: list[int] | None = None,
@@ -207,15 +299,12 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
     curves and report; returns the report path, the failed runs and the checks."""
     started = time.time()
     seeds = seeds or seed_list(spec.quick.seeds if quick else spec.seeds)
-    label_counts = (spec.quick.labels if quick and spec.quick.labels else spec.labels)
-    kl = spec.quick.kl if quick and spec.quick.kl is not None else spec.kl
     measure = spec.quick.measure if quick and spec.quick.measure is not None else spec.measure
-    plan = conditions(label_counts, kl)
+    plan = study_plan(spec, quick)
     base = read_yaml(Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config)
     overrides = {**spec.set, **(spec.quick.set if quick else {})}
     probe = _run_config(base, overrides, {}, seeds[0], source)  # the env and network of every run
     env_kwargs = dict(probe.env_kwargs)
-    rater = RaterConfig.from_dict(spec.preferences.rater)
     backend = backend or LocalBackend(workers)
     out.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(out)
@@ -233,48 +322,80 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
         _stage(jobs, manifest, backend, "clone", retry_failed)
     timings["clone"] = time.time() - t0
 
-    # 1. preferences, once per seed at the largest label count
+    # 1. preferences, once per seed and rater at the rater's largest label count
     t0 = time.time()
-    most = max(n for n, _ in plan.values())
-    data = {seed: out / "preferences" / f"seed{seed}" for seed in seeds}
-    jobs = [Job(f"collect/seed{seed}", collect_stage, CollectJob(probe.env, env_kwargs, spec.preferences, most, seed, stem),
-                stem.with_suffix(".log"), lambda s=stem: _collected(s, most)) for seed, stem in data.items()]
+    raters = sorted({c.rater for c in plan.values()} | ({spec.best_of_n.rater or ""} if spec.best_of_n else set()))
+    data: dict[tuple[str, int], Path] = {}
+    jobs = []
+    for rater in raters:
+        most = max([c.labels for c in plan.values() if c.rater == rater]
+                   + ([spec.best_of_n.labels] if spec.best_of_n and (spec.best_of_n.rater or "") == rater else []))
+        preferences = spec.preferences.model_copy(update={"rater": rater_options(spec, rater)})
+        for seed in seeds:
+            data[(rater, seed)] = stem = out / "preferences" / rater / f"seed{seed}" if rater else out / "preferences" / f"seed{seed}"
+            jobs.append(Job(f"collect/{rater + '/' if rater else ''}seed{seed}", collect_stage, CollectJob(probe.env, env_kwargs, preferences, most, seed, stem),
+                            stem.with_suffix(".log"), lambda s=stem, n=most: _collected(s, n)))
     _stage(jobs, manifest, backend, "collect", retry_failed)
     timings["collect"] = time.time() - t0
 
-    # 2. reward models
+    # 2. reward models, one per rater, label count and seed
     t0 = time.time()
     jobs, models = [], {}
     network = {**FitConfig().network, **spec.reward_model.network}
-    for n in sorted({n for n, _ in plan.values()}):
+    wanted = {(c.rater, c.labels) for c in plan.values()} | ({(spec.best_of_n.rater or "", spec.best_of_n.labels)} if spec.best_of_n else set())
+    for rater, n in sorted(wanted):
         for seed in seeds:
-            models[(n, seed)] = stem = out / "reward_models" / f"labels{n}" / f"seed{seed}"
-            fit = FitConfig(network=network, ensemble=spec.reward_model.ensemble, epochs=spec.reward_model.epochs, seed=seed)
-            jobs.append(Job(f"fit/labels={n}/seed{seed}", fit_stage, FitJob(data[seed], n, fit, stem), stem.with_suffix(".log"), lambda s=stem: _done(s)))
+            models[(Condition(n, rater=rater).model_key, seed)] = stem = out / "reward_models" / rater / f"labels{n}" / f"seed{seed}"
+            fit = FitConfig(network=network, ensemble=spec.reward_model.ensemble, bootstrap=spec.reward_model.bootstrap,
+                            epochs=spec.reward_model.epochs, seed=seed)
+            jobs.append(Job(f"fit/{rater + '/' if rater else ''}labels={n}/seed{seed}", fit_stage, FitJob(data[(rater, seed)], n, fit, stem),
+                            stem.with_suffix(".log"), lambda s=stem: _done(s)))
     _stage(jobs, manifest, backend, "fit", retry_failed)
     timings["fit"] = time.time() - t0
 
-    # 3. PPO against each model
+    # 3. PPO against each model (and the baseline on the salient event alone)
     t0 = time.time()
     runs = []
-    for condition, (n, kl_coef) in plan.items():
+    for condition, c in plan.items():
         for seed in seeds:
-            rm = {"path": str(models[(n, seed)]), "scale": spec.reward_model.scale, "kl_coef": kl_coef, **measure.model_dump()}
+            model = models[(c.model_key, seed)]
+            rm = {"path": str(model), "scale": spec.reward_model.scale, "kl_coef": c.kl_coef, "objective": c.objective,
+                  "uncertainty_coef": c.uncertainty_coef, **measure.model_dump()}
+            if c.iterated is not None:
+                rm["iterated"] = {**c.iterated, "dataset": f"{model}_data"}
             start = {"init": str(starts[seed])} if seed in starts else {}
             cfg = _run_config(base, {**overrides, **start}, rm, seed, f"{source} ({condition}, seed {seed})")
-            runs.append(Run(condition, seed, cfg, out / "runs" / condition / f"seed{seed}", extra={"labels": n, "kl_coef": kl_coef}))
-    failed = [run.id for run in train_runs(runs, out, manifest, backend, retry_failed=retry_failed)]
+            runs.append(Run(condition, seed, cfg, out / "runs" / condition / f"seed{seed}", extra={"labels": c.labels, "kl_coef": c.kl_coef}))
+    baseline_runs = []
+    if spec.baseline is not None:
+        for seed in seeds:
+            start = {"init": str(starts[seed])} if seed in starts else {}
+            cfg = _run_config(base, {**overrides, **spec.baseline.set, **start}, {}, seed, f"{source} ({spec.baseline.name}, seed {seed})")
+            baseline_runs.append(Run(spec.baseline.name, seed, cfg, out / "runs" / spec.baseline.name / f"seed{seed}"))
+    failed = [run.id for run in train_runs(runs + baseline_runs, out, manifest, backend, retry_failed=retry_failed)]
     timings["train"] = time.time() - t0
 
-    # 4. analysis
+    # 4. measurements beside the curves
+    t0 = time.time()
+    per_seed_behaviour = _behaviour(spec, plan, runs, baseline_runs, models, starts, seeds, probe, env_kwargs, out, manifest, backend, retry_failed)
+    bon = _best_of_n(spec, models, starts, seeds, probe, env_kwargs, out, manifest, backend, retry_failed, quick)
+    timings["measure"] = time.time() - t0
+
+    # 5. analysis
     record = analyse(runs, plan, models)
     record["references"] = measure_references(runs, plan, [*spec.references, *(["sft"] if starts else [])], starts)
+    if per_seed_behaviour:
+        add_behaviour(record, plan, per_seed_behaviour, spec, runs, baseline_runs, models)
+    if bon is not None:
+        record["best_of_n"] = bon
     record.update({
         "name": spec.name, "quick": quick, "seeds": seeds, "env": probe.env, "env_kwargs": env_kwargs,
-        "rater": rater.to_dict(), "sources": spec.preferences.sources, "failed_runs": failed,
+        "rater": RaterConfig.from_dict(spec.preferences.rater).to_dict(),
+        "raters": {name: RaterConfig.from_dict(options).to_dict() for name, options in spec.raters.items()},
+        "sources": spec.preferences.sources, "failed_runs": failed,
         "seconds": {k: round(v) for k, v in timings.items()},
     })
-    checks = overoptimization_checks(record, plan)
+    checks = all_checks(record, plan, spec)
     record["checks"] = check_records(checks)
     record["seconds"]["wall"] = round(time.time() - started)
     write_json(out / "results.json", record)
@@ -283,6 +404,93 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
     return report, failed, checks
 
 
+def all_checks(record: Mapping[str, Any], plan: Mapping[str, Condition], spec: OveroptimizationSpec) -> list[CheckResult]:
+    """Gao et al.'s checks for a label-count study; the declared ones and best-of-n's otherwise."""
+    checks = overoptimization_checks(record, plan) if spec.labels else []
+    checks += study_checks(record, spec.checks)
+    if spec.best_of_n is not None and record.get("best_of_n"):
+        checks += curve_checks(record["best_of_n"]["curves"], spec.best_of_n)
+    return checks
+
+
+def _behaviour(spec, plan, runs, baseline_runs, models, starts, seeds, probe, env_kwargs, out, manifest, backend, retry_failed) -> list[dict[str, Any]]:
+    """The behaviour stage: one job per seed (see :mod:`goodhart.experiments.rlhf_measures`)."""
+    if spec.behaviour is None:
+        return []
+    jobs, outputs = [], []
+    keys = sorted({c.model_key for c in plan.values()})
+    for seed in seeds:
+        policies = {r.condition: str(r.folder / "model") for r in runs + baseline_runs if r.seed == seed and r.status == "done"}
+        if seed in starts:
+            policies["sft"] = str(starts[seed])
+        policies.update({name: name for name in spec.references})
+        target = out / "behaviour" / f"seed{seed}.json"
+        job = BehaviourJob(probe.env, env_kwargs, policies, {k: str(models[(k, seed)]) for k in keys}, list(spec.preferences.sources),
+                           spec.behaviour, seed, target)
+        jobs.append(Job(f"behaviour/seed{seed}", behaviour_stage, job, target.with_suffix(".log"), lambda t=target: t.exists()))
+        outputs.append(target)
+    _stage(jobs, manifest, backend, "behaviour", retry_failed)
+    return [nan_for_null(json.loads(t.read_text())) for t in outputs]
+
+
+def _best_of_n(spec, models, starts, seeds, probe, env_kwargs, out, manifest, backend, retry_failed, quick) -> dict[str, Any] | None:
+    """The best-of-n stage: one job per seed, from its start policy (see :mod:`goodhart.experiments.rlhf_measures`)."""
+    bon = spec.best_of_n
+    if bon is None:
+        return None
+    if not starts:
+        raise ConfigError(f"{spec.name}: best_of_n samples from the start policy: give an sft section")
+    key = Condition(bon.labels, rater=bon.rater or "").model_key
+    jobs, outputs = [], []
+    for seed in seeds:
+        target = out / "best_of_n" / f"seed{seed}.json"
+        job = BestOfNJob(probe.env, env_kwargs, str(starts[seed]), str(models[(key, seed)]), bon, seed, target)
+        jobs.append(Job(f"best_of_n/seed{seed}", best_of_n_stage, job, target.with_suffix(".log"), lambda t=target: t.exists()))
+        outputs.append(target)
+    _stage(jobs, manifest, backend, "best-of-n", retry_failed)
+    return best_of_n_record([nan_for_null(json.loads(t.read_text())) for t in outputs], bon)
+
+
+def add_behaviour(record: dict[str, Any], plan: Mapping[str, Condition], per_seed: Sequence[Mapping[str, Any]], spec: OveroptimizationSpec,
+                  runs: Sequence[Run], baseline_runs: Sequence[Run], models: Mapping) -> None:
+    """Per condition: its final policies' behaviour, the disagreement of its reward model on
+    them and on the start's states, its model's correlation with the salient event; the
+    reference policies' behaviour; the baseline against its condition."""
+    for name, c in plan.items():
+        entry = record["conditions"].get(name)
+        if entry is None:
+            continue
+        entry["behaviour"] = behaviour_summary(per_seed, name, c.model_key)
+        start = behaviour_summary(per_seed, "sft", c.model_key)
+        if "disagreement" in entry["behaviour"] and "disagreement" in start:
+            entry["disagreement_final"], entry["disagreement_initial"] = entry["behaviour"]["disagreement"], start["disagreement"]
+        entry["correlation"] = across_seeds([s["correlation"][c.model_key] for s in per_seed])
+    record["behaviour_references"] = {name: behaviour_summary(per_seed, name, "") for name in ["sft", *spec.references]
+                                      if any(name in s["policies"] for s in per_seed)}
+    if spec.baseline is not None and baseline_runs:
+        record["baseline"] = baseline_record(spec.baseline, plan, record, per_seed, runs, baseline_runs, models)
+
+
+def baseline_record(baseline: BaselineSpec, plan: Mapping[str, Condition], record: Mapping[str, Any], per_seed: Sequence[Mapping[str, Any]],
+                    runs: Sequence[Run], baseline_runs: Sequence[Run], models: Mapping) -> dict[str, Any]:
+    """The salient-only policies measured by condition ``against``'s reward models: their proxy
+    return, and its gain over the start's as a share of that condition's final gain."""
+    c = plan[baseline.against]
+    proxies, shares = [], []
+    entry = record["conditions"][baseline.against]
+    for run in baseline_runs:
+        if run.status != "done":
+            continue
+        rm_cfg = next(r.config for r in runs if r.condition == baseline.against and r.seed == run.seed)
+        model = load_reward_model(models[(c.model_key, run.seed)]).with_objective(c.objective, c.uncertainty_coef)
+        policy = source_policy(str(run.folder / "model"), run.config.env)
+        row = measure_policy(policy, rm_cfg, model, rm_cfg.reward_model.scale, rm_cfg.reward_model.eval_episodes)
+        proxies.append(row["reward_model_return"])
+        k = entry["seeds"].index(run.seed)
+        start, final = entry["proxy_return"][k][0], entry["proxy_return"][k][-1]
+        shares.append((row["reward_model_return"] - start) / (final - start) if final != start else math.nan)
+    return {"name": baseline.name, "against": baseline.against, "final_proxy": across_seeds(proxies), "share_of_gain": across_seeds(shares),
+            "behaviour": behaviour_summary(per_seed, baseline.name, c.model_key)}
 def _run_config(base: Mapping[str, Any], overrides: Mapping[str, Any], reward_model: Mapping[str, Any], seed: int, source: str) -> RunConfig:
     data = copy.deepcopy(dict(base))
     for key, value in {**overrides, "seed": seed}.items():
@@ -319,11 +527,12 @@ def gao_peak(alpha: float, beta: float) -> tuple[float, float]:
     return d_star, beta * d_star
 
 
-def analyse(runs: Sequence[Run], plan: Mapping[str, tuple[int, float]], models: Mapping) -> dict[str, Any]:
+def analyse(runs: Sequence[Run], plan: Mapping[str, Condition], models: Mapping) -> dict[str, Any]:
     """Per condition: the mean curves (d, proxy, true, env score per measurement), per-seed
     fits, the peak and the final values, with 95 % bootstrap CIs over seeds."""
     out: dict[str, Any] = {"conditions": {}}
-    for condition, (n, kl_coef) in plan.items():
+    for condition, c in plan.items():
+        n, kl_coef = c.labels, c.kl_coef
         done = [r for r in runs if r.condition == condition and r.status == "done" and (r.folder / "reward_model.csv").exists()]
         if not done:
             continue
@@ -337,9 +546,9 @@ def analyse(runs: Sequence[Run], plan: Mapping[str, tuple[int, float]], models: 
         env_outcomes = [key for key in core_class(done[0].config.env).OUTCOMES if key in curves[0]]
         mean_true = stack["true_return"].mean(axis=0)
         peak = int(np.argmax(mean_true))
-        accuracy = [load_reward_model(models[(n, r.seed)]).meta["accuracy"] for r in done]
+        accuracy = [nan_for_null(load_reward_model(models[(c.model_key, r.seed)]).meta["accuracy"]) for r in done]
         entry = {
-            "labels": n, "kl_coef": kl_coef, "seeds": [r.seed for r in done],
+            "labels": n, "kl_coef": kl_coef, "rater": c.rater, "objective": c.objective, "seeds": [r.seed for r in done],
             "timestep": stack["timestep"][0].tolist(),
             "d": stack["d"].tolist(), "d_trajectory": stack["d_trajectory"].tolist(), "true_return": stack["true_return"].tolist(),
             "proxy_return": stack["reward_model_return"].tolist(), "env_return": stack["return"].tolist(),
@@ -366,42 +575,38 @@ def analyse(runs: Sequence[Run], plan: Mapping[str, tuple[int, float]], models: 
     return out
 
 
-def measure_references(runs: Sequence[Run], plan: Mapping[str, tuple[int, float]], names: Sequence[str],
+def measure_references(runs: Sequence[Run], plan: Mapping[str, Condition], names: Sequence[str],
                        starts: Mapping[int, Path]) -> dict[str, Any]:
     """The reference policies ``names`` (``random``, ``oracle-<name>``; ``sft``: each seed's
     starting policy) on the runs' measurement levels, per seed: their true and env returns and
-    the return each seed's reward model of every label count gives them; across seeds."""
-    counts = sorted(plain_counts(plan))
+    the return each fixed reward model gives them (the model of every condition without a KL
+    penalty or refits, under its objective, keyed by the condition); across seeds."""
+    measured = [name for name, c in plan.items() if c.kl_coef == 0 and c.iterated is None]
     seeds = sorted({r.seed for r in runs if r.status == "done"})
-    values = {name: {"true_return": [], "return": [], **{f"labels={n}": [] for n in counts}} for name in names}
+    values = {name: {"true_return": [], "return": [], **{k: [] for k in measured}} for name in names}
     for seed in seeds:
-        for n in counts:
-            run = next((r for r in runs if r.seed == seed and r.extra["labels"] == n and r.extra["kl_coef"] == 0 and r.status == "done"), None)
+        for condition in measured:
+            run = next((r for r in runs if r.seed == seed and r.condition == condition and r.status == "done"), None)
             if run is None:
                 continue
             cfg, spec = run.config, run.config.reward_model
-            model = load_reward_model(spec.path)
+            model = load_reward_model(spec.path).with_objective(spec.objective, spec.uncertainty_coef)
             for name in names:
                 policy = source_policy(str(starts[seed]) if name == "sft" else name, cfg.env)
                 row = measure_policy(policy, cfg, model, spec.scale, spec.eval_episodes)
-                values[name][f"labels={n}"].append(row["reward_model_return"])
-                if n == counts[0]:
+                values[name][condition].append(row["reward_model_return"])
+                if condition == measured[0]:
                     values[name]["true_return"].append(row["true_return"])
                     values[name]["return"].append(row["return"])
     return {name: {key: across_seeds(v) for key, v in rows.items() if v} for name, rows in values.items()}
 
 
-def plain_counts(plan: Mapping[str, tuple[int, float]]) -> set[int]:
-    """The label counts with a condition without a KL penalty."""
-    return {n for n, kl in plan.values() if kl == 0}
-
-
-def overoptimization_checks(record: Mapping[str, Any], plan: Mapping[str, tuple[int, float]]) -> list[CheckResult]:
+def overoptimization_checks(record: Mapping[str, Any], plan: Mapping[str, Condition]) -> list[CheckResult]:
     """The expected effects, per condition without a KL penalty, and across label counts."""
     checks: list[CheckResult] = []
     entries = record["conditions"]
     spread = "95 % CI" if len(record["seeds"]) > 2 else f"with {len(record['seeds'])} seeds, their range"
-    plain = [c for c, (_, kl) in plan.items() if kl == 0 and c in entries]
+    plain = [name for name, c in plan.items() if c.kl_coef == 0 and name in entries]
     for condition in plain:
         e = entries[condition]
         checks.append(CheckResult(f"{condition}: the true return first rises: its peak's interval ({spread}) is above the "
@@ -416,7 +621,7 @@ def overoptimization_checks(record: Mapping[str, Any], plan: Mapping[str, tuple[
         checks.append(CheckResult(f"{condition}: the fitted R(d) turns down: beta > 0 with its interval ({spread}) above 0 "
                        f"({_ci(e['beta'])})",
                        interval(e["beta"])[0] > 0))
-    for condition, (n, kl) in plan.items():
+    for condition, (n, kl, *_) in plan.items():
         base = f"labels={n}"
         if kl == 0 or condition not in entries or base not in entries:
             continue
@@ -615,9 +820,10 @@ def write_overoptimization_report(record: OveroptimizationRecord, spec: Overopti
         lines += ["What the final policies do (the env's outcomes at the last measurement):", "",
                   "| condition | " + " | ".join(outcomes) + " |", "|---|" + "---|" * len(outcomes),
                   *[f"| {c} | " + " | ".join(_ci(e["final_outcomes"][k]) for k in outcomes) + " |" for c, e in entries.items()], ""]
+    lines += report_sections(record)
     references = record.get("references") or {}
     if references:
-        counts = [k for k in next(iter(references.values())) if k.startswith("labels=")]
+        counts = [k for k in next(iter(references.values())) if k not in ("true_return", "return")]
         lines += ["## Reference policies", "",
                   "On the same levels; the return each label count's reward models give them (scaled as in training, over the episode):", "",
                   "| policy | true return | env return | " + " | ".join(f"RM return, {k}" for k in counts) + " |",
@@ -634,6 +840,8 @@ def write_overoptimization_report(record: OveroptimizationRecord, spec: Overopti
         footer.append(f"Failed runs: {', '.join(record['failed_runs'])}.\n")
     figures = [("overoptimization.png", "proxy and true return against d", lambda path: plot(record, path, found)),
                ("overoptimization_episodes.png", "the same against d along the episodes", lambda path: plot_episodes(record, path, found))]
+    if record.get("best_of_n"):
+        figures.append(("best_of_n.png", "best-of-n against d", lambda path: plot_best_of_n(record, path, found)))
     return write_report_files(out, "\n".join(lines), figures, "\n".join(footer))
 
 
@@ -644,5 +852,5 @@ def rerender_overoptimization(out: Path, record: dict[str, Any], spec: Overoptim
     if "checks" in record:
         checks = [CheckResult(c["text"], bool(c["pass"])) for c in record["checks"]]
     else:
-        checks = overoptimization_checks(record, {c: (e["labels"], e["kl_coef"]) for c, e in record["conditions"].items()})
+        checks = overoptimization_checks(record, {c: Condition(e["labels"], e["kl_coef"]) for c, e in record["conditions"].items()})
     return write_overoptimization_report(record, spec, out, checks, title=f"# {title}" if title else None, about=about)

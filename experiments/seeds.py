@@ -19,8 +19,8 @@ held-out evaluation         ``HELD_OUT_LEVEL_SEED + i``          the evaluation 
                             (2,000,000)                          (``evaluate.level_seed``'s default): levels no run
                                                                  trains or evaluates on while training
 RLHF evaluation states      ``RLHF_STATE_LEVEL_SEED``            the fixed states on which KL to the initial policy
-                            ``+ SOURCE_SEED_STRIDE * k + i``     is measured (source ``k``); see below
-                            (2,000,000)
+                            ``+ SOURCE_SEED_STRIDE * k + i``     is measured (source ``k``)
+                            (4,000,000)
 SFT demonstrations          ``DEMONSTRATION_LEVEL_SEED + s``     the episodes a starting policy is cloned from
                             ``+ SOURCE_SEED_STRIDE * k + i``     (run seed ``s``, demonstrator ``k``)
                             (3,000,000)
@@ -33,16 +33,13 @@ demos, recordings, figures  ``d + e``                            episode ``e`` o
                                                                  ``SHOW_LEVEL_SEED``), else ``SHOW_LEVEL_SEED`` (0)
 ==========================  ===================================  =================================================
 
-``RLHF_STATE_LEVEL_SEED`` has the value of ``HELD_OUT_LEVEL_SEED`` (the committed RLHF results
-were made with it, so it stays) but is another name for another use: the RLHF experiment
-measures its policies on the periodic-evaluation levels and runs no held-out evaluation, so the
-two never meet in one experiment. ``SOURCE_SEED_STRIDE`` keeps the sources of one pool apart as
+``SOURCE_SEED_STRIDE`` keeps the sources of one pool apart as
 long as each plays fewer than 10,000 copies.
 """
 
 EVAL_LEVEL_SEED = 10**6
 HELD_OUT_LEVEL_SEED = 2_000_000
-RLHF_STATE_LEVEL_SEED = 2_000_000  # = HELD_OUT_LEVEL_SEED by value only; see the module's docstring
+RLHF_STATE_LEVEL_SEED = 4_000_000
 DEMONSTRATION_LEVEL_SEED = 3_000_000
 SOURCE_SEED_STRIDE = 10_000
 SHOW_LEVEL_SEED = 0

@@ -412,7 +412,7 @@ def test_overoptimization_spec_errors_name_the_file_and_key(tmp_path):
     with pytest.raises(ConfigError, match=r"bad.yaml: unknown rater option 'bias'"):
         load_overoptimization_spec(spec_file)
     spec_file.write_text("name: x\nkind: overoptimization\nconfig: looprace.yaml\npreferences: {sources: [random]}\nlabels: []\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: labels: "):
+    with pytest.raises(ConfigError, match=r"bad.yaml: give one of labels .* and conditions"):
         load_overoptimization_spec(spec_file)
 
 

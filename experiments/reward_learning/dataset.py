@@ -24,7 +24,7 @@ import numpy as np
 
 from goodhart.agents.files import write_atomic, write_json
 from goodhart.agents.model_io import paired_paths, read_tagged_pair, sha256_file
-from goodhart.experiments.reward_learning.raters import RaterConfig, label, sample_pairs
+from goodhart.experiments.reward_learning.raters import RaterConfig, distortion_shares, label, sample_pairs
 from goodhart.experiments.reward_learning.segments import Segments, concatenate
 
 FORMAT = "goodhart-preferences/1"
@@ -56,15 +56,28 @@ class PreferenceDataset:
             raise ValueError(f"labels={count} is not allowed; the dataset has {len(self)} labels")
         pairs = self.pairs[:count]
         used, inverse = np.unique(pairs, return_inverse=True)
+        segments = self.segments.subset(used)
         return PreferenceDataset(
-            self.segments.subset(used), inverse.reshape(pairs.shape).astype(np.int64), self.labels[:count].copy(),
-            self.env_id, dict(self.env_kwargs), self.rater, {**self.info, "labels_used": count},
+            segments, inverse.reshape(pairs.shape).astype(np.int64), self.labels[:count].copy(), self.env_id, dict(self.env_kwargs),
+            self.rater, {**self.info, "labels_used": count, "distortion_shares": distortion_shares(segments, self.rater)},
         )
 
-    def add(self, segments: Segments, rng: np.random.Generator, count: int) -> PreferenceDataset:
+    def add(self, segments: Segments, rng: np.random.Generator, count: int, pairs: np.ndarray | None = None) -> PreferenceDataset:
         """This dataset plus ``count`` new labels of pairs of the new ``segments`` (the
-        iterated mode: segments of the current policy, rated by the same rater)."""
-        new_pairs = sample_pairs(len(segments), count, rng)
+        iterated mode: segments of the current policy, rated by the same rater): random pairs
+        (:func:`sample_pairs`, all the segments joining the pool) or the given ``pairs``
+        (count, 2) of indices into ``segments`` (the active queries of
+        :func:`~goodhart.experiments.reward_learning.queries.choose_pairs`), of which only the
+        segments they compare join the pool, in the order of ``segments``."""
+        if pairs is None:
+            new_pairs = sample_pairs(len(segments), count, rng)
+        else:
+            pairs = np.asarray(pairs, dtype=np.int64)
+            if pairs.shape != (count, 2) or (pairs.size and not (0 <= pairs.min() and pairs.max() < len(segments))):
+                raise ValueError(f"pairs to label: expected ({count}, 2) indices of the {len(segments)} new segments, got shape {pairs.shape}"
+                                 + (f" with indices {pairs.min()}..{pairs.max()}" if pairs.size else ""))
+            used, inverse = np.unique(pairs, return_inverse=True)
+            segments, new_pairs = segments.subset(used), inverse.reshape(pairs.shape).astype(np.int64)
         new_labels = label(segments, new_pairs, self.rater, rng)
         pool = concatenate([self.segments, segments])
         return PreferenceDataset(
@@ -77,10 +90,12 @@ def make_dataset(
     segments: Segments, pairs: int, rater: RaterConfig, seed: int, env_id: str, env_kwargs: Mapping[str, Any],
     info: Mapping[str, Any] | None = None,
 ) -> PreferenceDataset:
-    """Sample ``pairs`` pairs of the pool (seeded) and have ``rater`` label them."""
+    """Sample ``pairs`` pairs of the pool (seeded) and have ``rater`` label them; ``info``
+    gains ``distortion_shares``, the share of segments each distortion can act on."""
     rng = np.random.default_rng([seed, 11])
     index = sample_pairs(len(segments), pairs, rng)
-    return PreferenceDataset(segments, index, label(segments, index, rater, rng), env_id, dict(env_kwargs), rater, dict(info or {}))
+    info = {**dict(info or {}), "distortion_shares": distortion_shares(segments, rater)}
+    return PreferenceDataset(segments, index, label(segments, index, rater, rng), env_id, dict(env_kwargs), rater, info)
 
 
 def dataset_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:

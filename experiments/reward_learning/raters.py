@@ -104,6 +104,36 @@ def true_returns(segments: Segments) -> np.ndarray:
     return np.sum(np.where(segments.mask, segments.true_reward, 0.0), axis=1)
 
 
+# A distortion that can act on fewer segments than this leaves the labels (nearly) exact.
+RARE_DISTORTION = 0.05
+
+
+def distortion_shares(segments: Segments, rater: RaterConfig) -> dict[str, float]:
+    """Share of the segments in which each of the rater's distortions can change its value,
+    for the distortions it has: ``salience_bias`` (a seen step shows the salient event),
+    ``oversight_region`` (a step is outside the region), ``oversight_fraction`` (an unwatched
+    step has a true reward or a salient event). A share near 0 means the labels are those of
+    an undistorted rater, whatever the option says (see :data:`RARE_DISTORTION`)."""
+    shares: dict[str, float] = {}
+    seen = seen_steps(segments, rater)
+    if rater.salience_bias:
+        shares["salience_bias"] = float(np.mean(np.any(seen & (segments.salient != 0), axis=1)))
+    if rater.oversight_region is not None:
+        shares["oversight_region"] = float(np.mean(np.any(segments.mask & ~segments.in_view[rater.oversight_region], axis=1)))
+    if rater.oversight_fraction < 1:
+        watched = seen_steps(segments, RaterConfig(oversight_fraction=rater.oversight_fraction))
+        hidden = segments.mask & ~watched & ((segments.true_reward != 0) | (segments.salient != 0))
+        shares["oversight_fraction"] = float(np.mean(np.any(hidden, axis=1)))
+    return shares
+
+
+def rare_distortions(shares: Mapping[str, float]) -> list[str]:
+    """One warning line for each distortion that can act on fewer than RARE_DISTORTION of the segments."""
+    return [f"warning: rater option {name} can act on only {share:.3f} of the segments (below {RARE_DISTORTION}): "
+            "the labels are nearly those of a rater without it; collect segments where it shows (other sources, longer episodes)"
+            for name, share in shares.items() if share < RARE_DISTORTION]
+
+
 def label(segments: Segments, pairs: np.ndarray, rater: RaterConfig, rng: np.random.Generator) -> np.ndarray:
     """(P,) labels of ``pairs`` (P, 2) of segment indices: 1.0 if the rater prefers the first,
     0.0 the second, 0.5 for "equally good" (a tie with ``temperature=0``)."""

@@ -5,7 +5,9 @@ reward per action; ``r(s, a)`` is the output of the action taken. A segment's pr
 is the sum over its steps, and the probability that the rater preferred segment A to B is
 ``sigmoid(R(A) - R(B))`` (Bradley-Terry, as in Christiano et al., 2017); the nets are fitted by
 the cross-entropy of the labels under it. An ensemble of ``K`` nets (different initialisations
-and batch orders) predicts the mean of their rewards; their spread is the disagreement.
+and batch orders, and with ``bootstrap`` each its own resample of the labelled pairs) gives one
+reward per member; an objective (:data:`OBJECTIVES`) makes one reward of them: their mean, the
+worst member, the mean less their spread (Coste et al., 2024), or the first member alone.
 
 After fitting, each net's rewards are normalised to zero mean and unit standard deviation over
 the steps of the training segments, so that PPO sees a reward of a known scale whatever the
@@ -18,6 +20,7 @@ rater's options, the fit's settings and held-out accuracy, sha256 of the weights
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -35,6 +38,7 @@ from goodhart.agents.model_io import WEIGHTS_SUFFIX, model_paths, read_tagged_pa
 from goodhart.agents.networks import GridCNN
 from goodhart.experiments.reward_learning.dataset import PreferenceDataset
 from goodhart.experiments.reward_learning.raters import true_returns
+from goodhart.experiments.reward_learning.segments import Segments
 from goodhart.envs import core_class
 
 FORMAT = "goodhart-reward-model/1"
@@ -85,6 +89,29 @@ def build_net(obs_shape: tuple[int, ...], n_actions: int, network: Mapping[str, 
                      None if crop is None else int(crop))
 
 
+OBJECTIVES = {
+    "mean": "the members' mean reward",
+    "worst": "the lowest member's reward, step by step (worst-case optimisation, Coste et al. 2024)",
+    "uncertainty": "the members' mean less uncertainty_coef times their standard deviation, step by step (uncertainty-weighted "
+                   "optimisation; Coste et al. subtract the variance, the deviation keeps the coefficient in reward units)",
+    "single": "the first member alone: the single reward model the ensemble objectives are compared with",
+}
+
+
+def combine(members: np.ndarray, objective: str = "mean", uncertainty_coef: float = 1.0) -> np.ndarray:
+    """(B,) one reward per step from ``members`` (K, B), the members' normalised rewards,
+    by ``objective`` (a key of :data:`OBJECTIVES`)."""
+    if objective == "mean":
+        return members.mean(axis=0)
+    if objective == "worst":
+        return members.min(axis=0)
+    if objective == "uncertainty":
+        return members.mean(axis=0) - uncertainty_coef * members.std(axis=0)
+    if objective == "single":
+        return members[0]
+    raise ValueError(f"reward model objective {objective!r} is not one of {list(OBJECTIVES)}")
+
+
 @dataclass
 class RewardModel:
     """An ensemble of fitted nets with their normalisation, and where they came from.
@@ -95,6 +122,8 @@ class RewardModel:
         env_id, env_kwargs: the env whose observations it reads.
         obs_shape: the observation shape it takes.
         meta: network, rater options, fit settings and results.
+        objective, uncertainty_coef: how :meth:`rewards` makes one reward of the members'
+            (:func:`combine`); a choice of the run that uses the model, not saved with it.
     """
 
     nets: list[RewardNet]
@@ -104,6 +133,16 @@ class RewardModel:
     env_kwargs: dict[str, Any]
     obs_shape: tuple[int, ...]
     meta: dict[str, Any] = field(default_factory=dict)
+    objective: str = "mean"
+    uncertainty_coef: float = 1.0
+
+    def with_objective(self, objective: str, uncertainty_coef: float = 1.0) -> RewardModel:
+        """The same nets, combined by ``objective`` (see :data:`OBJECTIVES`)."""
+        if objective not in OBJECTIVES:
+            raise ValueError(f"reward model objective {objective!r} is not one of {list(OBJECTIVES)}")
+        if objective in ("worst", "uncertainty") and len(self.nets) < 2:
+            raise ValueError(f"reward model objective {objective!r} needs an ensemble; this model has one net (fit it with ensemble >= 2)")
+        return dataclasses.replace(self, objective=objective, uncertainty_coef=float(uncertainty_coef))
 
     def member_rewards(self, obs: np.ndarray, actions: np.ndarray, batch: int = 4096) -> np.ndarray:
         """(K, B) normalised rewards of every net for ``obs`` (B, *obs_shape) and ``actions`` (B,)."""
@@ -117,8 +156,8 @@ class RewardModel:
         return (raw - self.mean[:, None]) / self.std[:, None]
 
     def rewards(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """(B,) float32: the ensemble's mean normalised reward."""
-        return self.member_rewards(obs, actions).mean(axis=0).astype(np.float32)
+        """(B,) float32: the members' normalised rewards combined by the model's objective."""
+        return combine(self.member_rewards(obs, actions), self.objective, self.uncertainty_coef).astype(np.float32)
 
     def check_env(self, env_id: str, obs_shape: tuple[int, ...], source: str = "reward model") -> None:
         """Refuse an env or observation shape the model was not fitted on."""
@@ -135,10 +174,13 @@ class RewardModel:
 @dataclass(frozen=True)
 class FitConfig:
     """Settings of a Bradley-Terry fit. ``epochs`` passes over the training pairs; the
-    ensemble member with each net's lowest held-out loss is kept (early stopping)."""
+    ensemble member with each net's lowest held-out loss is kept (early stopping). With
+    ``bootstrap`` each member trains on its own resample (with replacement) of the training
+    pairs, so that members differ in data as well as in seed (Coste et al., 2024)."""
 
     network: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_NETWORK))
     ensemble: int = 1
+    bootstrap: bool = False
     epochs: int = 15
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -252,9 +294,10 @@ def fit_reward_model(
         inputs = inputs if member else _Inputs(dataset, net)
         optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         best = (math.inf, None, -1)
+        sample = train[np.random.default_rng([config.seed, 19, member]).integers(0, len(train), len(train))] if config.bootstrap else train
         for epoch in range(config.epochs):
             net.train()
-            shuffled = train[rng.permutation(len(train))]
+            shuffled = sample[rng.permutation(len(sample))]
             for start in range(0, len(shuffled), config.batch_size):
                 chunk = shuffled[start : start + config.batch_size]
                 logits = inputs.logits(net, dataset.pairs[chunk])
@@ -280,7 +323,7 @@ def fit_reward_model(
         "n_actions": n_actions,
         "rater": dataset.rater.to_dict(),
         "fit": {
-            "ensemble": config.ensemble, "epochs": config.epochs, "batch_size": config.batch_size,
+            "ensemble": config.ensemble, "bootstrap": config.bootstrap, "epochs": config.epochs, "batch_size": config.batch_size,
             "learning_rate": config.learning_rate, "weight_decay": config.weight_decay,
             "val_fraction": config.val_fraction, "seed": config.seed, "best_epochs": [h["best_epoch"] for h in history],
         },
@@ -296,31 +339,29 @@ def _normalisation(nets: list[RewardNet], dataset: PreferenceDataset) -> tuple[n
     rows = np.flatnonzero(segments.mask.reshape(-1))
     raw = RewardModel(nets, np.zeros(len(nets)), np.ones(len(nets)), dataset.env_id, {}, segments.obs_shape)
     values = np.concatenate(
-        [raw.member_rewards(*_steps(dataset, rows[s : s + 4096])) for s in range(0, len(rows), 4096)], axis=1
+        [raw.member_rewards(*_steps(segments, rows[s : s + 4096])) for s in range(0, len(rows), 4096)], axis=1
     )
     std = values.std(axis=1)
     return values.mean(axis=1), np.where(std > 1e-8, std, 1.0)
 
 
-def _steps(dataset: PreferenceDataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Observations and actions of flat step indices ``rows`` of the segment pool."""
-    segments = dataset.segments
+def _steps(segments: Segments, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Observations and actions of flat step indices ``rows`` of a segment pool."""
     seg, t = np.divmod(rows, segments.length)
     return segments.observations((seg, t)), segments.actions[seg, t]
 
 
-def segment_returns(model: RewardModel, dataset: PreferenceDataset) -> np.ndarray:
-    """(M,) the model's normalised return of every segment of the pool."""
-    segments = dataset.segments
+def segment_returns(model: RewardModel, segments: Segments) -> np.ndarray:
+    """(M,) the model's return (its objective's normalised rewards, summed) of every segment."""
     rows = np.arange(segments.mask.size)
-    rewards = np.concatenate([model.rewards(*_steps(dataset, rows[s : s + 4096])) for s in range(0, len(rows), 4096)])
+    rewards = np.concatenate([model.rewards(*_steps(segments, rows[s : s + 4096])) for s in range(0, len(rows), 4096)])
     return np.sum(np.where(segments.mask, rewards.reshape(segments.mask.shape), 0.0), axis=1)
 
 
 def accuracy_report(model: RewardModel, dataset: PreferenceDataset, train: np.ndarray, val: np.ndarray) -> dict[str, float]:
     """Pair accuracy of the ensemble against the rater's labels (train and held out) and
     against the true returns' order (held out), on decided pairs."""
-    returns = segment_returns(model, dataset)
+    returns = segment_returns(model, dataset.segments)
     truth = true_returns(dataset.segments)
 
     def against(labels: np.ndarray, pairs: np.ndarray) -> float:

@@ -109,9 +109,15 @@ def collect_segments(
     seed: int,
     num_envs: int = 64,
 ) -> Segments:
-    """``count`` segments of ``policy``: every episode of ``num_envs`` copies (copy ``i``'s
-    levels drawn from seed ``seed + i``) is cut into consecutive clips of ``length`` steps;
-    an episode's last clip may be shorter. The policy is reset with ``seed`` first."""
+    """``count`` segments of ``policy``, drawn at random from the clips of whole episodes.
+
+    ``num_envs`` copies (copy ``i``'s levels drawn from seed ``seed + i``) play episodes back
+    to back; each finished episode is cut into consecutive clips of ``length`` steps (its last
+    clip may be shorter). The first ``R`` episodes of every copy are kept, ``R`` the fewest
+    that hold ``count`` clips, and ``count`` of their clips are chosen uniformly (seeded by
+    ``seed``), in the order played. So a small pool samples every part of the episodes, not
+    only their first steps (cut in order, 600 segments of the race held only its first lap,
+    before any target could be hit). The policy is reset with ``seed`` first."""
     if count < 1 or length < 1:
         raise ValueError(f"count={count} and length={length} must be at least 1")
     venv = make_vec(env_id, num_envs, **dict(env_kwargs or {}))
@@ -121,7 +127,9 @@ def collect_segments(
     policy.reset(seed)
     packed = venv.observation_space.high.max() == 1
     episode: list[dict[str, list]] = [_empty(regions) for _ in range(num_envs)]
-    clips: list[dict[str, np.ndarray]] = []
+    pending: list[list[dict[str, np.ndarray]]] = [[] for _ in range(num_envs)]  # clips of each copy's running episode
+    finished: list[list[list[dict[str, np.ndarray]]]] = [[] for _ in range(num_envs)]  # copy -> its episodes' clips
+    rounds = 1
     for step in rollout(core, lambda obs: policy.act(obs, venv), range(seed, seed + num_envs), autoreset=True):
         salient = np.asarray(to_numpy(core.salient_events())) if has_salient else np.zeros(num_envs)
         seen = {r: np.asarray(to_numpy(core.in_view(r))) for r in regions}
@@ -135,15 +143,25 @@ def collect_segments(
             for r in regions:
                 steps[r].append(seen[r][i])
             if len(steps["actions"]) == length:
-                clips.append(_clip(steps))
+                pending[i].append(_clip(steps))
                 episode[i] = _empty(regions)
         for i in np.flatnonzero(step.ended):
             if episode[i]["actions"]:
-                clips.append(_clip(episode[i]))
-            episode[i] = _empty(regions)
-        if len(clips) >= count:
-            break
-    return _stack(clips[:count], length, venv.observation_space.shape, packed, regions, policy.name)
+                pending[i].append(_clip(episode[i]))
+            finished[i].append(pending[i])
+            pending[i], episode[i] = [], _empty(regions)
+        if min(len(f) for f in finished) >= rounds:
+            if _enough(finished, rounds, count):
+                break
+            rounds += 1
+    clips = [clip for copy in finished for ep in copy[:rounds] for clip in ep]
+    chosen = np.sort(np.random.default_rng([seed, 17]).choice(len(clips), size=count, replace=False))
+    return _stack([clips[k] for k in chosen], length, venv.observation_space.shape, packed, regions, policy.name)
+
+
+def _enough(finished: list[list[list[dict[str, np.ndarray]]]], rounds: int, count: int) -> bool:
+    """The first ``rounds`` episodes of every copy are played and hold at least ``count`` clips."""
+    return all(len(f) >= rounds for f in finished) and sum(len(ep) for f in finished for ep in f[:rounds]) >= count
 
 
 def _empty(regions: Sequence[str]) -> dict[str, list]:

@@ -63,6 +63,10 @@ class RewardModelTraining:
         self.cfg, self.spec, self.folder = cfg, spec, folder
         obs_shape = core_class(cfg.env)(1, **cfg.env_kwargs).observation_shape
         self.model = open_reward_model(spec.path, cfg.env, tuple(obs_shape), "reward_model.path")
+        try:
+            self.model = self.model.with_objective(spec.objective, spec.uncertainty_coef)
+        except ValueError as err:
+            raise ConfigError(f"reward_model.objective: {spec.path}: {err}") from None
         self.env: RewardModelVecEnv | None = None
         self.dataset: PreferenceDataset | None = None
         if spec.iterated is not None:
@@ -166,18 +170,38 @@ class IteratedRefit(BaseCallback):
     """Every ``iterated.freq`` steps: ``iterated.labels`` pairs of segments of the current
     policy, rated by the dataset's rater, added to the dataset; the model refitted from its
     current weights for ``iterated.epochs`` epochs; both saved as ``reward_model/step_<n>``.
-    Each round is seeded by the run's seed and the step, so a resumed run repeats it."""
+    Each round is seeded by the run's seed and the step, so a resumed run repeats it.
+
+    Which pairs (``iterated.query``, :func:`choose_pairs`): ``random`` pairs up ``2 * labels``
+    segments at random, each segment in one pair. ``disagreement`` collects ``candidates``
+    times as many segments, ``2 * labels * candidates``, so that the ``labels * candidates``
+    candidate pairs are again disjoint (one shuffle of the pool): no candidate is drawn twice,
+    the kept pairs share no segment, and every kept pair is one the model (before the refit)
+    disputes most among genuinely different comparisons; from ``2 * labels`` segments the
+    candidates would repeat pairs and the most disputed segments would be labelled again and
+    again. The price is ``candidates`` times the rollout steps per round. Only the compared
+    segments join the dataset (:meth:`PreferenceDataset.add`), so both modes add ``2 * labels``
+    segments a round; with ``candidates = 1`` the two modes label the same pairs. The mean
+    disagreement of the chosen pairs is logged as ``rlhf/query_disagreement``."""
 
     def __init__(self, setup: RewardModelTraining, resumed_at: int | None) -> None:
         super().__init__()
         self.setup = setup
         spec = setup.spec.iterated
+        self.check(setup)
         self.freq = spec.freq
         self.folder = setup.folder / "reward_model"
         restored = self._restore(resumed_at) if resumed_at else None
         # the nominal schedule (freq, 2 freq, ...) after the restored round; a round lost with
         # its process is redone at once
         self.next = self.freq if restored is None else (restored // self.freq + 1) * self.freq
+
+    @staticmethod
+    def check(setup: RewardModelTraining) -> None:
+        """Refuse a disagreement query on a model of one net (one ConfigError line)."""
+        if setup.spec.iterated.query == "disagreement" and len(setup.model.nets) < 2:
+            raise ConfigError(f"reward_model.iterated.query: disagreement queries need an ensemble; {setup.spec.path} has one net "
+                              "(fit it with ensemble >= 2)")
 
     def _restore(self, step: int) -> int | None:
         """Load the newest round saved at or before ``step``; its step (None: none)."""
@@ -187,22 +211,32 @@ class IteratedRefit(BaseCallback):
             return None
         last = self.folder / f"step_{done[-1]:012d}"
         self.setup.dataset = load_dataset(f"{last}_data")
-        self.setup.env.set_model(load_reward_model(last))
+        self.setup.env.set_model(load_reward_model(last).with_objective(self.setup.spec.objective, self.setup.spec.uncertainty_coef))
         return done[-1]
 
     def _on_rollout_start(self) -> None:
         if self.num_timesteps < self.next:
             return
+        from goodhart.experiments.reward_learning.queries import choose_pairs, pair_disagreement
+
         setup, spec, cfg = self.setup, self.setup.spec.iterated, self.setup.cfg
         step = self.num_timesteps
         live = LoadedModel(policy=self.model.policy, config=cfg.model_dump(mode="json"), env_id=cfg.env)
         dataset = setup.dataset
+        active = spec.query == "disagreement"
         segments = collect_segments(
-            ModelPolicy(live, name="policy"), cfg.env, cfg.env_kwargs, count=2 * spec.labels,
+            ModelPolicy(live, name="policy"), cfg.env, cfg.env_kwargs, count=2 * spec.labels * (spec.candidates if active else 1),
             length=dataset.segments.length, seed=cfg.seed * 1_000_003 + step,
         )
-        dataset = dataset.add(segments, np.random.default_rng([cfg.seed, step]), spec.labels)
+        rng = np.random.default_rng([cfg.seed, step])
+        if active:
+            pairs = choose_pairs(setup.env.model, segments, spec.labels, rng, spec.query, spec.candidates)
+            self.logger.record("rlhf/query_disagreement", float(pair_disagreement(setup.env.model, segments, pairs).mean()))
+            dataset = dataset.add(segments, rng, spec.labels, pairs=pairs)
+        else:
+            dataset = dataset.add(segments, rng, spec.labels)  # random pairs, as sampled by choose_pairs' random query
         fitted = fit_reward_model(dataset, refit_config(setup.env.model, spec.epochs, cfg.seed + step), initial=setup.env.model)
+        fitted = fitted.with_objective(setup.spec.objective, setup.spec.uncertainty_coef)
         stem = self.folder / f"step_{step:012d}"
         save_dataset(dataset, f"{stem}_data")
         save_reward_model(fitted, stem)
@@ -222,6 +256,6 @@ def refit_config(model: RewardModel, epochs: int, seed: int) -> FitConfig:
     return FitConfig(
         network=model.meta["network"], ensemble=len(model.nets), epochs=epochs, batch_size=fit.get("batch_size", 32),
         learning_rate=fit.get("learning_rate", 1e-3), weight_decay=fit.get("weight_decay", 1e-4),
-        val_fraction=fit.get("val_fraction", 0.2), seed=seed,
+        val_fraction=fit.get("val_fraction", 0.2), bootstrap=fit.get("bootstrap", False), seed=seed,
     )
 
