@@ -94,7 +94,7 @@ def sample_episodes(
     auto-reset), and a step's reward is predicted from the observation its action was taken
     from, as :class:`~.reward_env.RewardModelVecEnv` does in training.
 
-    ``objectives`` are keys of :data:`~.reward_model.OBJECTIVES` (default: all that the
+    ``objectives`` are keys of ``OBJECTIVES`` of :mod:`~goodhart.experiments.reward_learning.reward_model` (default: all that the
     model's ensemble allows). ``policy.reset(seed)`` is called once first, so the episodes
     are the same for the same ``(seed, num_envs)``; a different ``num_envs`` hands the
     policy's random draws out differently."""
