@@ -54,7 +54,8 @@ from goodhart.experiments.metrics import interval
 
 MOMENTS = ("initial", "peak", "final")  # the over-optimization study's "distributions"
 CURVE_KEYS = {"true_return": "true", "proxy_return": "proxy", "d": "d", "d_trajectory": "d_trajectory"}
-CURVE_WORDS = {"true_return": "true return", "proxy_return": "reward model's return", "d": "d", "d_trajectory": "d along the episodes", "drop": "true return's fall from its peak"}
+CURVE_WORDS = {"true_return": "true return", "proxy_return": "reward model's return", "d": "d", "d_trajectory": "d along the episodes", "drop": "true return's fall from its peak",
+               "behaviour.salient": "salient events per episode"}
 
 
 class HeadlineError(ValueError):
@@ -250,6 +251,11 @@ def _curve_stats(record: Mapping[str, Any], policy: str, moment: str, metric: st
     """A condition's number at a moment of training, or a reference policy's return."""
     if policy in record.get("conditions", {}):
         entry = record["conditions"][policy]
+        if metric.startswith("behaviour."):  # what the final policies do (the RLHF studies' behaviour stage)
+            found = (entry.get("behaviour") or {}).get(metric.split(".", 1)[1])
+            if moment != "final" or found is None:
+                raise HeadlineError(f"the over-optimization record has no {metric} of {policy} at {moment!r} (behaviour is measured at the end)")
+            return found
         key = "drop" if metric == "drop" else f"{moment}_{CURVE_KEYS.get(metric, metric)}"
         if moment not in MOMENTS or key not in entry:
             raise HeadlineError(f"the over-optimization record has no {metric} of {policy} at {moment!r}")

@@ -388,6 +388,7 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
         add_behaviour(record, plan, per_seed_behaviour, spec, runs, baseline_runs, models)
     if bon is not None:
         record["best_of_n"] = bon
+    timings = _add_earlier(timings, out / "results.json")
     record.update({
         "name": spec.name, "quick": quick, "seeds": seeds, "env": probe.env, "env_kwargs": env_kwargs,
         "rater": RaterConfig.from_dict(spec.preferences.rater).to_dict(),
@@ -397,11 +398,23 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
     })
     checks = all_checks(record, plan, spec)
     record["checks"] = check_records(checks)
-    record["seconds"]["wall"] = round(time.time() - started)
+    record["seconds"]["wall"] = round(time.time() - started + earlier_wall(out / "results.json"))
     write_json(out / "results.json", record)
     report = write_overoptimization_report(record, spec, out, checks)
     print_checks(checks)
     return report, failed, checks
+
+
+def _add_earlier(timings: Mapping[str, float], path: Path) -> dict[str, float]:
+    """Each stage's seconds plus those an earlier run into the same folder spent on it (a
+    resumed study reports the time all its runs took, not the last one's)."""
+    earlier = json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
+    return {k: v + earlier.get(k, 0) for k, v in timings.items()}
+
+
+def earlier_wall(path: Path) -> float:
+    """The wall time an earlier run into the same folder recorded (0: none)."""
+    return float(json.loads(path.read_text()).get("seconds", {}).get("wall", 0)) if path.is_file() else 0.0
 
 
 def all_checks(record: Mapping[str, Any], plan: Mapping[str, Condition], spec: OveroptimizationSpec) -> list[CheckResult]:
@@ -569,10 +582,20 @@ def analyse(runs: Sequence[Run], plan: Mapping[str, Condition], models: Mapping)
             "held_out_accuracy": across_seeds([a["held_out"] for a in accuracy]),
             "held_out_accuracy_vs_true": across_seeds([a["held_out_vs_true"] for a in accuracy]),
         }
+        entry["distortion_shares"] = distortion_record([models[(c.model_key, r.seed)] for r in done])
         entry["fit_peak_d"], entry["fit_peak_gain"] = gao_peak(entry["alpha"]["mean"], entry["beta"]["mean"])
         entry["fit_peak_d_trajectory"], _ = gao_peak(entry["alpha_trajectory"]["mean"], entry["beta_trajectory"]["mean"])
         out["conditions"][condition] = entry
     return out
+
+
+def distortion_record(models: Sequence[Path]) -> dict[str, Any]:
+    """Across seeds, the share of the segments each rater distortion could act on in the labels
+    the reward models were fitted on (recorded beside each model by the fit stage)."""
+    shares = [json.loads(Path(f"{stem}_data.json").read_text()).get("distortion_shares", {}) for stem in models
+              if Path(f"{stem}_data.json").is_file()]
+    names = sorted({name for s in shares for name in s})
+    return {name: across_seeds([s[name] for s in shares if name in s]) for name in names}
 
 
 def measure_references(runs: Sequence[Run], plan: Mapping[str, Condition], names: Sequence[str],
@@ -713,6 +736,9 @@ def overoptimization_figure(record: Mapping[str, Any], headline: Any = None) -> 
     twin.set_ylabel("reward model return (faint)")
     axes[1, 0].grid(alpha=0.3)
     plain = [(e["labels"], e) for e in entries.values() if not e["kl_coef"]]
+    by_condition = len({n for n, _ in plain}) < len(plain)  # named conditions that share a label count: one point each
+    if by_condition:
+        plain = [(k, e) for k, e in enumerate(entries.values())]
     ax = axes[1, 1]
     if plain:
         labels = [n for n, _ in plain]
@@ -722,13 +748,16 @@ def overoptimization_figure(record: Mapping[str, Any], headline: Any = None) -> 
             lows = np.array([interval(e[key])[0] for _, e in plain])
             highs = np.array([interval(e[key])[1] for _, e in plain])
             errors = np.nan_to_num(np.vstack([means - lows, highs - means]), nan=0.0).clip(min=0)
-            ax.errorbar(labels, means, yerr=errors, marker=marker, ls=style, capsize=3, label=name, color=colour)
-        ax.set_xscale("log")
-        ax.set_xticks(labels, [str(n) for n in labels])  # the label counts, not log decades
-        ax.minorticks_off()
+            ax.errorbar(labels, means, yerr=errors, marker=marker, ls="none" if by_condition else style, capsize=3, label=name, color=colour)
+        if by_condition:
+            ax.set_xticks(labels, [textwrap.fill(c, 12) for c in entries], fontsize="small")
+        else:
+            ax.set_xscale("log")
+            ax.set_xticks(labels, [str(n) for n in labels])  # the label counts, not log decades
+            ax.minorticks_off()
         ax.legend(title="true return", loc="best")
-    ax.set_title(textwrap.fill("the true return at its peak and at the end, by label count (no KL penalty)", 42))
-    ax.set_xlabel("preference labels")
+    ax.set_title(textwrap.fill("the true return at its peak and at the end, by " + ("condition" if by_condition else "label count (no KL penalty)"), 42))
+    ax.set_xlabel("condition" if by_condition else "preference labels")
     ax.set_ylabel("true return (laps)")
     ax.grid(alpha=0.3)
     handles, names = axes[0, 1].get_legend_handles_labels()
@@ -786,7 +815,8 @@ def write_overoptimization_report(record: OveroptimizationRecord, spec: Overopti
         *([found.sentence(), ""] if found else []),
         (spec.description if about is None else about).strip(),
         "",
-        f"Env `{record['env']}` {record['env_kwargs']}; rater {record['rater']}; segments from {', '.join(record['sources'])}. {start}"
+        f"Env `{record['env']}` {record['env_kwargs']}; "
+        f"{'raters ' + ', '.join(record['raters']) + ' (see Raters)' if record.get('raters') else 'rater ' + str(record['rater'])}; segments from {', '.join(record['sources'])}. {start}"
         f"Seeds {record['seeds']}: each has its own demonstrations, preference data, reward models and PPO runs. Cells: mean over seeds [95 % bootstrap CI over seeds]; with 2 seeds, (range low, high): their range, not a CI.",
         "",
         *checks_section(checks),

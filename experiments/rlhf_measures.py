@@ -26,10 +26,11 @@ from pydantic import Field
 from goodhart.experiments.config import Strict
 from goodhart.experiments.engine.checks import CheckResult
 from goodhart.experiments.metrics import across_seeds, interval
+from goodhart.experiments.reward_learning.raters import RaterConfig
 from goodhart.experiments.reward_learning.behaviour import episode_behaviour, episode_segments, salience_correlation, state_disagreement
 from goodhart.experiments.reward_learning.reward_model import load_reward_model
 from goodhart.experiments.reward_learning.sources import collect_pool, source_policy
-from goodhart.experiments.seeds import HELD_OUT_LEVEL_SEED
+from goodhart.experiments.seeds import BEST_OF_N_LEVEL_SEED, HELD_OUT_LEVEL_SEED, RLHF_SEGMENT_LEVEL_SEED
 
 
 class BehaviourSpec(Strict):
@@ -98,12 +99,11 @@ def behaviour_stage(job: BehaviourJob, progress: Any) -> None:
     reward model: its correlation with the salient event on a fixed segment pool."""
     from goodhart.agents.files import write_json
 
-    level_seed = HELD_OUT_LEVEL_SEED
     models = {key: load_reward_model(stem) for key, stem in job.models.items()}
-    pool = collect_pool(job.env, job.env_kwargs, job.sources, job.spec.segments, 20, level_seed + 500_000)
+    pool = collect_pool(job.env, job.env_kwargs, job.sources, job.spec.segments, 20, RLHF_SEGMENT_LEVEL_SEED)
     record: dict[str, Any] = {"policies": {}, "correlation": {key: salience_correlation(m, pool) for key, m in models.items()}}
     for name, spec in job.policies.items():
-        episodes = episode_segments(source_policy(spec, job.env), job.env, job.env_kwargs, job.spec.episodes, level_seed)
+        episodes = episode_segments(source_policy(spec, job.env), job.env, job.env_kwargs, job.spec.episodes, HELD_OUT_LEVEL_SEED)
         record["policies"][name] = {
             **episode_behaviour(episodes),
             "disagreement": {key: state_disagreement(m, episodes) for key, m in models.items() if len(m.nets) > 1},
@@ -136,13 +136,17 @@ def lookup(entry: Mapping[str, Any], value: str) -> Mapping[str, Any] | None:
 
 def study_checks(record: Mapping[str, Any], declared: Sequence[StudyCheck]) -> list[CheckResult]:
     """Each declared check on the record: PASS where the lower end of (any of) the
-    conditions' interval is above the upper end of ``than``'s."""
+    conditions' interval is above the upper end of ``than``'s. Checks of conditions the run
+    did not train (quick mode) are left out."""
     from goodhart.experiments.columns import fmt
 
     checks = []
     entries = {**record["conditions"], **({record["baseline"]["name"]: record["baseline"]} if record.get("baseline") else {})}
     for check in declared:
         names = [check.condition] if isinstance(check.condition, str) else list(check.condition)
+        if check.than not in entries or not any(n in entries for n in names):
+            continue  # a condition this run did not train (quick mode)
+        names = [n for n in names if n in entries]
         other = lookup(entries.get(check.than, {}), check.than_value or check.value)
         own = {n: lookup(entries.get(n, {}), check.value) for n in names}
         if other is None or any(v is None for v in own.values()):
@@ -196,7 +200,7 @@ def best_of_n_stage(job: BestOfNJob, progress: Any) -> None:
     spec = job.spec
     model = load_reward_model(job.model)
     scores = sample_episodes(source_policy(job.policy, job.env), model, job.env, job.env_kwargs, levels=spec.levels, per_level=spec.per_level,
-                             level_seed=HELD_OUT_LEVEL_SEED + 600_000, seed=job.seed, objectives=spec.objectives,
+                             level_seed=BEST_OF_N_LEVEL_SEED, seed=job.seed, objectives=spec.objectives,
                              uncertainty_coef=spec.uncertainty_coef)
     curves = curve(scores.scores, scores.true_return, spec.ns)
     write_json(job.out, {objective: {key: np.asarray(v).tolist() for key, v in c.items()} for objective, c in curves.items()})
@@ -237,15 +241,30 @@ def report_sections(record: Mapping[str, Any]) -> list[str]:
     entries = record["conditions"]
     raters = record.get("raters") or {}
     if raters:
-        lines += ["## Raters", "", "| rater | options | conditions |", "|---|---|---|",
-                  *[f"| {name} | {options} | {', '.join(c for c, e in entries.items() if e.get('rater') == name)} |" for name, options in raters.items()], ""]
+        def distorted(options: Mapping[str, Any]) -> str:
+            default = RaterConfig().to_dict()
+            changed = [f"{k}={v}" for k, v in options.items() if v != default.get(k)]
+            return ", ".join(changed) or "none: it orders segments exactly by their true return"
+
+        lines += ["## Raters", "", "| rater | distortions | conditions |", "|---|---|---|",
+                  *[f"| {name} | {distorted(options)} | {', '.join(c for c, e in entries.items() if e.get('rater') == name)} |" for name, options in raters.items()], ""]
+    if any(e.get("distortion_shares") for e in entries.values()):
+        lines += ["## Where the rater's distortions could act", "",
+                  "The share of the segments behind each reward model's labels in which each of its rater's distortions could change a "
+                  "segment's value (a salient event seen, a step outside the watched region); near 0, the labels are an undistorted rater's.", "",
+                  "| condition | " + " | ".join(sorted({k for e in entries.values() for k in e.get("distortion_shares", {})})) + " |",
+                  "|---|" + "---|" * len({k for e in entries.values() for k in e.get("distortion_shares", {})})]
+        names = sorted({k for e in entries.values() for k in e.get("distortion_shares", {})})
+        lines += [f"| {c} | " + " | ".join(_ci(e.get("distortion_shares", {}).get(n)) for n in names) + " |" for c, e in entries.items()]
+        lines.append("")
     if any("behaviour" in e for e in entries.values()):
         sample = next(e["behaviour"] for e in entries.values() if "behaviour" in e)
-        regions = [k for k in sample if k.startswith("outside_")]
+        watched = {options.get("oversight_region") for options in [record.get("rater") or {}, *(raters.values())]} - {None}
+        regions = [k for k in sample if k.startswith("outside_") and k.split("_", 1)[1] in watched]  # the regions a rater of the study watches
         head = ["salient events per episode", *[f"share of steps {k.replace('_', ' the ', 1)}" for k in regions], "true return"]
         lines += ["## What the final policies do, in the rater's terms", "",
                   "Whole episodes of each final policy on held-out levels: the env's salient event (what a biased rater over-rewards) per "
-                  "episode and the share of steps outside each oversight region (what a rater with limited oversight cannot see). "
+                  "episode and the share of steps outside the oversight region a rater watches (what it cannot see). "
                   "RM-salient correlation: Pearson's r between the condition's reward model's return and the salient-event count on a fixed "
                   "pool of segments of the preference sources (held-out levels), the analogue of reward-length correlation (Singhal et al. 2023). "
                   "Disagreement: the members' standard deviation of the normalised reward, on the final policy's states and on pi_init's.", "",

@@ -21,6 +21,11 @@ held-out evaluation         ``HELD_OUT_LEVEL_SEED + i``          the evaluation 
 RLHF evaluation states      ``RLHF_STATE_LEVEL_SEED``            the fixed states on which KL to the initial policy
                             ``+ SOURCE_SEED_STRIDE * k + i``     is measured (source ``k``)
                             (4,000,000)
+fixed RLHF segment pool     ``RLHF_SEGMENT_LEVEL_SEED``          the segments on which an RLHF study correlates each
+                            ``+ SOURCE_SEED_STRIDE * k + i``     reward model with the salient event (source ``k``)
+                            (2,500,000)
+best-of-n episodes          ``BEST_OF_N_LEVEL_SEED + j``         the levels best-of-n samples the starting policy on
+                            (2,600,000)
 SFT demonstrations          ``DEMONSTRATION_LEVEL_SEED + s``     the episodes a starting policy is cloned from
                             ``+ SOURCE_SEED_STRIDE * k + i``     (run seed ``s``, demonstrator ``k``)
                             (3,000,000)
@@ -40,14 +45,18 @@ long as each plays fewer than 10,000 copies.
 EVAL_LEVEL_SEED = 10**6
 HELD_OUT_LEVEL_SEED = 2_000_000
 RLHF_STATE_LEVEL_SEED = 4_000_000
+RLHF_SEGMENT_LEVEL_SEED = 2_500_000
+BEST_OF_N_LEVEL_SEED = 2_600_000
 DEMONSTRATION_LEVEL_SEED = 3_000_000
 SOURCE_SEED_STRIDE = 10_000
 SHOW_LEVEL_SEED = 0
 
 __all__ = [
+    "BEST_OF_N_LEVEL_SEED",
     "DEMONSTRATION_LEVEL_SEED",
     "EVAL_LEVEL_SEED",
     "HELD_OUT_LEVEL_SEED",
+    "RLHF_SEGMENT_LEVEL_SEED",
     "RLHF_STATE_LEVEL_SEED",
     "SHOW_LEVEL_SEED",
     "SOURCE_SEED_STRIDE",

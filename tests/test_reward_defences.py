@@ -160,9 +160,10 @@ seeds: 2
     assert {"salient", "outside_track", "true_return", "disagreement"} <= set(record["conditions"]["biased"]["behaviour"])
     assert "disagreement_initial" in record["conditions"]["biased"] and "correlation" in record["conditions"]["exact"]
     assert record["baseline"]["against"] == "biased" and "share_of_gain" in record["baseline"]
+    assert set(record["conditions"]["biased"]["distortion_shares"]) == {"salience_bias"} and record["conditions"]["exact"]["distortion_shares"] == {}
     assert set(record["best_of_n"]["curves"]) == {"single", "worst"} and record["best_of_n"]["ns"] == [1, 2, 8]
     assert (tmp_path / "out" / "runs" / "asked" / "seed0" / "reward_model").is_dir()
     assert len(checks) == 3 and (tmp_path / "out" / "best_of_n.png").is_file()
     text = report.read_text()
-    for section in ("## Raters", "## What the final policies do", "## Best-of-n", "salient-only baseline"):
+    for section in ("## Raters", "## Where the rater's distortions could act", "## What the final policies do", "## Best-of-n", "salient-only baseline"):
         assert section in text

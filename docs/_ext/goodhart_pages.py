@@ -478,9 +478,23 @@ def _settings(model: Any, skip: Iterable[str] = ()) -> list[tuple[str, str]]:
     return rows
 
 
+def _study_check_rows(spec: Any) -> list[tuple[str, ...]]:
+    """An RLHF study's declared checks: a condition's value above another's beyond both intervals."""
+    rows = []
+    for check in getattr(spec, "checks", None) or []:
+        if not hasattr(check, "condition"):
+            continue  # an expected effect of an evaluation (_check_rows)
+        names = [check.condition] if isinstance(check.condition, str) else list(check.condition)
+        rows.append((escape(check.text), " or ".join(escape(n) for n in names), code(check.value),
+                     f"{escape(check.than)}'s {code(check.than_value or check.value)}"))
+    return rows
+
+
 def _check_rows(spec: Any) -> list[tuple[str, ...]]:
     rows = []
     for check in getattr(spec, "checks", None) or []:
+        if not hasattr(check, "relative"):
+            continue  # an RLHF study's declared check (_study_check_rows)
         if check.relative:
             than = check.than or check.policy
             where = f" on `{check.than_distribution}`" if check.than_distribution else ""
@@ -543,10 +557,14 @@ def reproduction_page(name: str, spec: Any) -> ReproductionPage:
         skip = {"name", "kind", "description", "config", "set", "seeds", "quick", "checks", "headline"}
         out += ["## Settings", "", table(["setting", "value"], _settings(spec, skip)), ""]
     out += ["## Checks", ""]
-    checks = _check_rows(spec)
+    checks, study = _check_rows(spec), _study_check_rows(spec)
     if checks:
         out += ["The expected effects, each reported PASS or FAIL with what was measured:", ""]
         out += [table(["check", "policy", "distribution", "metric", "threshold"], checks), ""]
+    elif study:
+        out += ["Declared checks, each PASS where the lower end of the condition's interval over seeds is above the upper end of the "
+                "other's, besides the checks of its `best_of_n` section; the report lists them with what was measured:", ""]
+        out += [table(["check", "condition", "value", "above"], study), ""]
     else:
         out += [f"The checks of a `{spec.kind}` experiment are its kind's own; the report lists them with what was measured.", ""]
     if getattr(spec, "quick", None) is not None:
