@@ -388,7 +388,8 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
         add_behaviour(record, plan, per_seed_behaviour, spec, runs, baseline_runs, models)
     if bon is not None:
         record["best_of_n"] = bon
-    timings = _add_earlier(timings, out / "results.json")
+    earlier = earlier_seconds(out / "results.json")
+    timings = {k: v + earlier.get(k, 0) for k, v in timings.items()}
     record.update({
         "name": spec.name, "quick": quick, "seeds": seeds, "env": probe.env, "env_kwargs": env_kwargs,
         "rater": RaterConfig.from_dict(spec.preferences.rater).to_dict(),
@@ -398,23 +399,17 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
     })
     checks = all_checks(record, plan, spec)
     record["checks"] = check_records(checks)
-    record["seconds"]["wall"] = round(time.time() - started + earlier_wall(out / "results.json"))
+    record["seconds"]["wall"] = round(time.time() - started + earlier.get("wall", 0))
     write_json(out / "results.json", record)
     report = write_overoptimization_report(record, spec, out, checks)
     print_checks(checks)
     return report, failed, checks
 
 
-def _add_earlier(timings: Mapping[str, float], path: Path) -> dict[str, float]:
-    """Each stage's seconds plus those an earlier run into the same folder spent on it (a
-    resumed study reports the time all its runs took, not the last one's)."""
-    earlier = json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
-    return {k: v + earlier.get(k, 0) for k, v in timings.items()}
-
-
-def earlier_wall(path: Path) -> float:
-    """The wall time an earlier run into the same folder recorded (0: none)."""
-    return float(json.loads(path.read_text()).get("seconds", {}).get("wall", 0)) if path.is_file() else 0.0
+def earlier_seconds(path: Path) -> dict[str, float]:
+    """The stage and wall times an earlier run into the same folder recorded (none: {}), so
+    that a resumed study reports the time all its runs took, not the last one's."""
+    return json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
 
 
 def all_checks(record: Mapping[str, Any], plan: Mapping[str, Condition], spec: OveroptimizationSpec) -> list[CheckResult]:

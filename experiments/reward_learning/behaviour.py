@@ -22,7 +22,7 @@ import numpy as np
 
 from goodhart.agents.policies import Policy
 from goodhart.envs import core_class
-from goodhart.experiments.reward_learning.reward_model import RewardModel, segment_returns
+from goodhart.experiments.reward_learning.reward_model import RewardModel, member_step_rewards, segment_returns
 from goodhart.experiments.reward_learning.segments import Segments, collect_segments
 
 
@@ -55,12 +55,8 @@ def salience_correlation(model: RewardModel, segments: Segments) -> float:
     return float(np.corrcoef(learned, salient)[0, 1])
 
 
-def state_disagreement(model: RewardModel, segments: Segments, batch: int = 4096) -> float:
+def state_disagreement(model: RewardModel, segments: Segments) -> float:
     """Mean over the steps of ``segments`` of the standard deviation of the members'
     normalised rewards of the action taken."""
-    rows = np.flatnonzero(segments.mask.reshape(-1))
-    spread = []
-    for start in range(0, len(rows), batch):
-        seg, t = np.divmod(rows[start : start + batch], segments.length)
-        spread.append(model.member_rewards(segments.observations((seg, t)), segments.actions[seg, t]).std(axis=0))
-    return float(np.mean(np.concatenate(spread))) if spread else float("nan")
+    spread = member_step_rewards(model, segments, np.flatnonzero(segments.mask.reshape(-1))).std(axis=0)
+    return float(np.mean(spread)) if spread.size else float("nan")

@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 
 from goodhart.experiments.reward_learning.raters import sample_pairs
-from goodhart.experiments.reward_learning.reward_model import RewardModel, _steps
+from goodhart.experiments.reward_learning.reward_model import RewardModel, member_step_rewards
 from goodhart.experiments.reward_learning.segments import Segments
 
 QUERIES = {
@@ -30,9 +30,6 @@ QUERIES = {
                     "members of their Bradley-Terry probability that the first segment is preferred",
 }
 
-# steps read per batch: bounds the unpacked observations held at once
-_BATCH = 4096
-
 
 def member_segment_returns(model: RewardModel, segments: Segments, normalised: bool = True) -> np.ndarray:
     """(K, M) each member's predicted return of every segment: the sum of its rewards over the
@@ -40,8 +37,7 @@ def member_segment_returns(model: RewardModel, segments: Segments, normalised: b
     ``normalised=False``, the net's raw outputs, the returns its Bradley-Terry fit compared."""
     if not normalised:
         model = dataclasses.replace(model, mean=np.zeros(len(model.nets)), std=np.ones(len(model.nets)))
-    rows = np.arange(segments.mask.size)
-    rewards = np.concatenate([model.member_rewards(*_steps(segments, rows[s : s + _BATCH])) for s in range(0, len(rows), _BATCH)], axis=1)
+    rewards = member_step_rewards(model, segments, np.arange(segments.mask.size))
     return np.sum(np.where(segments.mask[None], rewards.reshape(len(model.nets), *segments.mask.shape), 0.0), axis=2)
 
 

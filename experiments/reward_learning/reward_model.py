@@ -336,25 +336,27 @@ def fit_reward_model(
 
 def _normalisation(nets: list[RewardNet], dataset: PreferenceDataset) -> tuple[np.ndarray, np.ndarray]:
     segments = dataset.segments
-    rows = np.flatnonzero(segments.mask.reshape(-1))
     raw = RewardModel(nets, np.zeros(len(nets)), np.ones(len(nets)), dataset.env_id, {}, segments.obs_shape)
-    values = np.concatenate(
-        [raw.member_rewards(*_steps(segments, rows[s : s + 4096])) for s in range(0, len(rows), 4096)], axis=1
-    )
+    values = member_step_rewards(raw, segments, np.flatnonzero(segments.mask.reshape(-1)))
     std = values.std(axis=1)
     return values.mean(axis=1), np.where(std > 1e-8, std, 1.0)
 
 
-def _steps(segments: Segments, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Observations and actions of flat step indices ``rows`` of a segment pool."""
-    seg, t = np.divmod(rows, segments.length)
-    return segments.observations((seg, t)), segments.actions[seg, t]
+def member_step_rewards(model: RewardModel, segments: Segments, rows: np.ndarray, batch: int = 4096) -> np.ndarray:
+    """(K, len(rows)) every member's normalised reward of the flat step indices ``rows`` of a
+    segment pool, read in batches of ``batch`` steps."""
+    def steps(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        seg, t = np.divmod(chunk, segments.length)
+        return segments.observations((seg, t)), segments.actions[seg, t]
+
+    parts = [model.member_rewards(*steps(rows[s : s + batch])) for s in range(0, len(rows), batch)]
+    return np.concatenate(parts, axis=1) if parts else np.zeros((len(model.nets), 0))
 
 
 def segment_returns(model: RewardModel, segments: Segments) -> np.ndarray:
     """(M,) the model's return (its objective's normalised rewards, summed) of every segment."""
-    rows = np.arange(segments.mask.size)
-    rewards = np.concatenate([model.rewards(*_steps(segments, rows[s : s + 4096])) for s in range(0, len(rows), 4096)])
+    members = member_step_rewards(model, segments, np.arange(segments.mask.size))
+    rewards = combine(members, model.objective, model.uncertainty_coef).astype(np.float32)
     return np.sum(np.where(segments.mask, rewards.reshape(segments.mask.shape), 0.0), axis=1)
 
 
