@@ -128,6 +128,24 @@ def _vectors(paths: Optional[list[Path]]) -> list:
         fail(f"--steer {err}")
 
 
+LevelsOpt = Annotated[Optional[list[Path]], typer.Option("--levels", metavar="DIR", help="A saved level set (a folder with levels.npz and levels.json, as `goodhart redteam` writes in its levels/), played level by level in order; repeatable.", show_default="none")]
+
+
+def _level_sets(folders: Optional[list[Path]], env_id: str) -> dict:
+    """The level sets of --levels by name (``levels:FOLDER``), each of ``env_id``; one error line otherwise."""
+    from goodhart.envs.core.level_sets import load_level_set
+
+    sets = {}
+    for folder in folders or ():
+        level_set = load_level_set(folder)
+        if level_set.env_id != env_id:
+            raise ValueError(f"--levels {folder}: a level set of {level_set.env_id}, not of {env_id}")
+        if level_set.name in sets:
+            raise ValueError(f"--levels {folder}: two level sets named {level_set.name}; give their folders different names")
+        sets[level_set.name] = level_set
+    return sets
+
+
 @app.command(short_help="Evaluate policies on fixed, seeded level sets.")
 def evaluate(
     policies: Annotated[list[str], typer.Argument(metavar="POLICY", help="Run folders (every seed*/ in them), seed folders, model files, or reference policies: random, oracle-<name> for each of the env's oracles (" + "; ".join(f"{env_id}: {', '.join(core.ORACLES)}" for env_id, core in ENVS.items()) + ").", show_default=False)],
@@ -139,9 +157,12 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.csv, report.md and the plots.")] = Path("eval"),
     steer: SteerOpt = None,
     coef: CoefOpt = -1.0,
+    levels: LevelsOpt = None,
 ) -> None:
     """Evaluate policies on fixed, seeded level sets: capability, preference, true and proxy
-    return per distribution, with 95 % CIs over training seeds."""
+    return per distribution, with 95 % CIs over training seeds. With --levels, also on saved
+    level sets (`goodhart redteam` writes them), each as a distribution named levels:FOLDER;
+    --distributions '' evaluates on those alone."""
     from goodhart.agents.model_io import ModelFileError
     from goodhart.experiments.evaluate import EvaluationError, resolve_subjects, write_results
     from goodhart.experiments.evaluate import evaluate as run_evaluation
@@ -154,7 +175,11 @@ def evaluate(
             from goodhart.experiments.steering import steered_subjects
 
             subjects = steered_subjects(subjects, vectors, coef)
-        record = run_evaluation(subjects, _csv_list(distributions), episodes, level_seed)
+        level_sets = _level_sets(levels, subjects[0].env_id)
+        if not level_sets and not _csv_list(distributions):
+            raise EvaluationError("--distributions '' leaves nothing to evaluate on; give --levels DIR or a distribution")
+        record = run_evaluation(subjects, _csv_list(distributions), episodes, level_seed,
+                                level_sets={name: level_set.levels for name, level_set in level_sets.items()})
     except (EvaluationError, ModelFileError, ValueError) as err:
         fail(str(err))
     record = write_results(record, out)
@@ -194,6 +219,57 @@ def probe(
     typer.echo(probe_summary(section))
     if out is not None:
         typer.echo(f"probes: {write_probe_report(section, out)}")
+
+
+@app.command(short_help="Find levels where a policy fails; save them as a level set.")
+def redteam(
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="A trained policy: a seed folder or a model file (one seed).", show_default=False)],
+    out: Annotated[Path, typer.Option(help="Folder for levels/ (the level set), redteam.json and redteam.md.", show_default=False)],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="env_kwargs.KEY=VALUE", help="Override one of the model's env knobs, e.g. --set env_kwargs.cue_size=1 (repeatable; values are YAML). Knobs that change the observation's shape do not fit the model.")] = None,
+    distribution: Annotated[str, typer.Option(help="Level distribution the new levels are drawn from.")] = "train",
+    budget: Annotated[int, typer.Option(**WHOLE, help="Levels generated and scored.")] = 2000,
+    score: Annotated[str, typer.Option(help="Regret estimator: oracle (the level's exact optimal discounted true return minus the policy's mean; needs an env that computes optimal returns, such as the mazes) or maxmc (the best of the policy's episodes minus their mean).")] = "oracle",
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes per level, sampling from the policy.")] = 4,
+    edit_rounds: Annotated[int, typer.Option(min=0, help="Rounds of ACCEL-style edits: each of the --keep worst levels so far gives --children levels of --num-edits random edits each, scored and added to the pool (0: no edits).")] = 2,
+    children: Annotated[int, typer.Option(min=1, help="Edited levels per level, per round.")] = 4,
+    num_edits: Annotated[int, typer.Option(min=1, help="Random edits that make one edited level (as the curriculum's num_edits).")] = 3,
+    keep: Annotated[int, typer.Option(min=1, help="Size of the level set written: the levels of highest score.")] = 32,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the levels, the edits and the policy's sampling.")] = 0,
+    gamma: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Discount of the returns.", show_default="the model's ppo.gamma")] = None,
+) -> None:
+    """Search generated and edited levels for those where a trained policy's true return
+    falls furthest below the optimum (a level curriculum's hunt, turned on a finished policy),
+    and write the worst ones as a level set that `goodhart evaluate --levels` and `goodhart
+    record --levels` play again. redteam.md compares the levels found with random levels and
+    with randomly edited ones: how many are distinguishing (the proxy apart from the intended
+    target), the regret, and the policy's capability, preference and headline outcomes.
+
+    \b
+    Example (then watch the first 4 levels found):
+      goodhart redteam runs/NAME/seed0 --budget 2000 --out rt
+      goodhart record --model runs/NAME/seed0 --levels rt/levels \\
+          --episodes 4 --out found.gif
+    """
+    from goodhart.agents.model_io import ModelFileError
+    from goodhart.envs.core.level_sets import LevelSetError
+    from goodhart.experiments.config import ConfigError, apply_override
+    from goodhart.experiments.redteam import RedTeamError, RedTeamSpec, run_redteam
+
+    overrides: dict = {}
+    try:
+        for assignment in set_ or ():
+            key = apply_override(overrides, assignment)
+            if not key.startswith("env_kwargs.") or key.count(".") != 1:
+                raise ConfigError(f"--set {assignment!r}: only env knobs can be set here, as env_kwargs.KEY=VALUE")
+        spec = RedTeamSpec(model, overrides.get("env_kwargs", {}), distribution, budget, score, episodes, edit_rounds,
+                           children, num_edits, keep, seed, gamma)
+        result = run_redteam(spec, out)
+    except (RedTeamError, ConfigError, ModelFileError, LevelSetError) as err:
+        fail(str(err))
+    for line in result.summary():
+        typer.echo(line)
+    typer.echo(f"level set: {result.level_set}")
+    typer.echo(f"report: {result.report}")
 
 
 def _contrasts_help() -> str:
@@ -502,6 +578,7 @@ SeedOpt = Annotated[Optional[int], typer.Option(min=0, help="Level seed of the f
 DeterministicOpt = Annotated[bool, typer.Option("--deterministic", help="Take each policy's most likely action instead of sampling from it.")]
 MaxStepsOpt = Annotated[Optional[int], typer.Option(min=1, help="Cut episodes at this many steps (the env's max_steps).", show_default="the env's")]
 HoldOpt = Annotated[float, typer.Option(min=0.0, help="Seconds to hold the last frame of each episode.")]
+ShowLevelsOpt = Annotated[Optional[Path], typer.Option("--levels", metavar="DIR", help="Play a saved level set (as `goodhart redteam` writes in its levels/) instead of a distribution: episode e on its level e, in order (SEED then seeds only the policies' sampling).", show_default="none")]
 
 
 def _distributions(values: Optional[list[str]]) -> Optional[list[str]]:
@@ -530,6 +607,7 @@ def demo(
     hold: HoldOpt = 1.5,
     steer: SteerOpt = None,
     coef: CoefOpt = -1.0,
+    levels: ShowLevelsOpt = None,
 ) -> None:
     """Watch trained policies game the reward or misgeneralize in a window, side by side; Esc
     or Q quits. Needs no training: the shipped policies play (or an env's oracles). Without a
@@ -541,7 +619,7 @@ def demo(
     try:
         played = play_demo(
             name, models=model, distributions=_distributions(distribution), episodes=episodes, fps=fps,
-            scale=scale, seed=seed, deterministic=deterministic, max_steps=max_steps, hold=hold, steer=_vectors(steer), coef=coef,
+            scale=scale, seed=seed, deterministic=deterministic, max_steps=max_steps, hold=hold, steer=_vectors(steer), coef=coef, levels=levels,
         )
     except (ValueError, NoDisplay) as err:
         fail(str(err))
@@ -564,6 +642,7 @@ def record(
     hold: HoldOpt = 1.5,
     steer: SteerOpt = None,
     coef: CoefOpt = -1.0,
+    levels: ShowLevelsOpt = None,
 ) -> None:
     """Record a demo (the same frames as `goodhart demo`) to a GIF or MP4, headless. MP4
     needs the optional extra 'video':
@@ -578,7 +657,7 @@ def record(
     try:
         rec = record_demo(
             name, out, models=model, distributions=_distributions(distribution), episodes=episodes, fps=fps,
-            scale=scale, seed=seed, deterministic=deterministic, max_steps=max_steps, hold=hold, steer=_vectors(steer), coef=coef,
+            scale=scale, seed=seed, deterministic=deterministic, max_steps=max_steps, hold=hold, steer=_vectors(steer), coef=coef, levels=levels,
         )
     except (ValueError, MissingExtra) as err:
         fail(str(err))

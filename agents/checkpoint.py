@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 
-from goodhart.agents.files import write_atomic
+from goodhart.agents.files import map_leaves, write_atomic
 from goodhart.envs.core.vec_env import GridVecEnv
 
 CHECKPOINT_NAME = re.compile(r"^step_(\d{12})\.pt$")
@@ -32,13 +32,21 @@ def checkpoint_path(folder: Path, step: int) -> Path:
     return folder / f"step_{step:012d}.pt"
 
 
-def _tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    return {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}
+def to_tensors(value: Any) -> Any:
+    """``value`` with every numpy array in it (in dicts and lists) as a tensor: what a
+    checkpoint can hold and load safely."""
+    return map_leaves(value, lambda v: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v)
 
 
-def save_checkpoint(model: PPO, venv: GridVecEnv, folder: Path, keep: int = 3) -> Path:
+def from_tensors(value: Any) -> Any:
+    """The inverse of :func:`to_tensors`: tensors back to numpy arrays."""
+    return map_leaves(value, lambda v: v.numpy() if isinstance(v, torch.Tensor) else v)
+
+
+def save_checkpoint(model: PPO, venv: GridVecEnv, folder: Path, keep: int = 3, extra: dict[str, Any] | None = None) -> Path:
     """Write the checkpoint of ``model`` at its current step into ``folder`` (atomically) and
-    delete all but the ``keep`` newest."""
+    delete all but the ``keep`` newest. ``extra``: more state to keep under its own keys (a
+    level curriculum's buffer), numpy arrays stored as tensors."""
     folder.mkdir(parents=True, exist_ok=True)
     np_state = np.random.get_state()
     env_state = venv.state_dict()
@@ -51,7 +59,8 @@ def save_checkpoint(model: PPO, venv: GridVecEnv, folder: Path, keep: int = 3) -
         "numpy_rng": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
         "python_rng": list(random.getstate()[1]) + [random.getstate()[0], random.getstate()[2]],
         "env_rngs": env_state["rngs"],
-        "env_arrays": _tensors(env_state["arrays"]),
+        "env_arrays": to_tensors(env_state["arrays"]),
+        **to_tensors(extra or {}),
     }
     path = checkpoint_path(folder, model.num_timesteps)
     write_atomic(path, lambda tmp: torch.save(state, tmp))

@@ -39,26 +39,24 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
         raise
 
 
+def map_leaves(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """``value`` with ``leaf`` applied to everything in it that is not a dict, list or tuple
+    (tuples come back as lists): the one walk through nested records and states."""
+    if isinstance(value, dict):
+        return {k: map_leaves(v, leaf) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [map_leaves(v, leaf) for v in value]
+    return leaf(value)
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with every NaN or infinite float (in nested dicts, lists and tuples) as None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
+    return map_leaves(value, lambda v: None if isinstance(v, float) and not math.isfinite(v) else v)
 
 
 def nan_for_null(value: Any) -> Any:
     """The inverse of :func:`json_safe` for numbers: every None (nested) becomes NaN."""
-    if value is None:
-        return math.nan
-    if isinstance(value, dict):
-        return {k: nan_for_null(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [nan_for_null(v) for v in value]
-    return value
+    return map_leaves(value, lambda v: math.nan if v is None else v)
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> None:

@@ -4,14 +4,15 @@ Every policy maps the observations of all N copies of a :class:`GridVecEnv` to N
 once: :class:`RandomPolicy`, the env's scripted oracles (:class:`OraclePolicy`), trained
 models (:class:`ModelPolicy`) and any of them with a share of random actions
 (:class:`EpsilonPolicy`); :func:`policy_from_name` makes one from its name. :func:`run_episodes`
-runs any of them on a fixed, seeded set of levels, the same set for every policy, and returns
-one outcome dict per episode.
+runs any of them on a fixed, seeded set of levels, the same set for every policy, or on given
+levels (:func:`run_levels`), and returns one outcome dict per episode.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -20,6 +21,8 @@ import torch
 from goodhart.agents.model_io import LoadedModel, ModelFileError, find_policies, load_policy, looked_for, policy_label, several_seeds
 from goodhart.envs import core_class, make_vec
 from goodhart.envs.core.arrays import to_numpy
+from goodhart.envs.core.grid import Levels
+from goodhart.envs.core.level_sets import check_levels
 from goodhart.envs.core.vec_env import GridVecEnv
 
 
@@ -222,6 +225,7 @@ def run_episodes(
     level_seed: int,
     max_batch: int = 1024,
     wrap: Callable[[GridVecEnv], Any] | None = None,
+    levels: Levels | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``policy`` for ``episodes`` episodes on a fixed set of levels of ``distribution``;
     one ``info["outcome"]`` dict per episode.
@@ -238,7 +242,14 @@ def run_episodes(
 
     ``wrap`` turns the VecEnv into another whose outcomes gain entries (a reward model's
     return, see :mod:`goodhart.experiments.reward_learning.reward_env`); the levels are the same.
+
+    ``levels`` (arrays of k levels, as a level set holds them): play each of them exactly once
+    instead, outcomes in level order (:func:`run_levels`); ``episodes`` and ``distribution``
+    are then unused (the levels are what is played), and ``level_seed`` seeds only the policy.
     """
+    if levels is not None:
+        played = run_levels(policy, env_id, env_kwargs, levels, policy_seed=level_seed, max_batch=max_batch, wrap=wrap)
+        return [episodes_of_level[0] for episodes_of_level in played.outcomes]
     if episodes < 1:
         raise ValueError(f"episodes={episodes} must be at least 1")
     if max_batch < 1:
@@ -268,10 +279,79 @@ def run_episodes(
     return ordered[:episodes]
 
 
+@dataclass(frozen=True)
+class LevelEpisodes:
+    """What :func:`run_levels` played: per level, in order, its episodes' outcome dicts and
+    (``discounted``, (k, episodes)) their discounted true returns, sum of gamma**t times the
+    true reward of step t = 0, 1, ..."""
+
+    outcomes: list[list[dict[str, Any]]]
+    discounted: np.ndarray
+
+
+def run_levels(
+    policy: Policy,
+    env_id: str,
+    env_kwargs: Mapping[str, Any] | None,
+    levels: Levels,
+    *,
+    episodes: int = 1,
+    gamma: float = 1.0,
+    policy_seed: int = 0,
+    max_batch: int = 1024,
+    distribution: str | None = None,
+    wrap: Callable[[GridVecEnv], Any] | None = None,
+) -> LevelEpisodes:
+    """Play ``policy`` for ``episodes`` episodes on each of ``levels`` (checked against the env:
+    a :class:`~goodhart.envs.core.level_sets.LevelSetError` if they are not its levels), in
+    batches of at most ``max_batch`` copies, copy ``i`` replaying level ``i`` of its batch
+    (``play_levels``) until every copy has its episodes. ``policy.reset(policy_seed)`` is called
+    once, first. ``distribution`` (default: ``env_kwargs``' or the env's first) only builds the
+    env: the levels are what is played."""
+    if episodes < 1:
+        raise ValueError(f"episodes={episodes} must be at least 1")
+    if max_batch < 1:
+        raise ValueError(f"max_batch={max_batch} must be at least 1")
+    kwargs = {key: value for key, value in (env_kwargs or {}).items() if key != "distribution"}
+    dist = distribution or (env_kwargs or {}).get("distribution") or next(iter(core_class(env_id).DISTRIBUTIONS))
+    count = check_levels(core_class(env_id)(1, distribution=dist, **kwargs), levels)
+    policy.reset(policy_seed)
+    outcomes: list[list[dict[str, Any]]] = []
+    discounted = np.zeros((count, episodes))
+    for start in range(0, count, max_batch):
+        n = min(max_batch, count - start)
+        batch = {key: np.asarray(values)[start : start + n] for key, values in levels.items()}
+        env = make_vec(env_id, n, distribution=dist, **kwargs)
+        if wrap is not None:
+            env = wrap(env)
+        got: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+        so_far, t = np.zeros(n), np.zeros(n, dtype=np.int64)
+        remaining = n  # copies with fewer than ``episodes`` outcomes
+        try:
+            obs = env.play_levels(batch)
+            while remaining:
+                actions = np.asarray(policy.act(obs, env)).reshape(n)
+                obs, _reward, done, infos = env.step(actions)
+                so_far += gamma ** t * np.fromiter((info["true_reward"] for info in infos), float, n)
+                t += 1
+                for i in np.flatnonzero(done):
+                    if len(got[i]) < episodes:
+                        discounted[start + i, len(got[i])] = so_far[i]
+                        got[i].append(infos[i]["outcome"])
+                        if len(got[i]) == episodes:
+                            remaining -= 1
+                so_far[done], t[done] = 0.0, 0
+        finally:
+            env.close()
+        outcomes += got
+    return LevelEpisodes(outcomes, discounted)
+
+
 __all__ = [
     "ORACLE_PREFIX",
     "RANDOM",
     "EpsilonPolicy",
+    "LevelEpisodes",
     "ModelPolicy",
     "OraclePolicy",
     "Policy",
@@ -282,4 +362,5 @@ __all__ = [
     "reference_names",
     "reference_policies",
     "run_episodes",
+    "run_levels",
 ]

@@ -49,6 +49,14 @@ class GridPPO(PPO):
     everywhere. Load an exported pixel zip with this class to train it further on an env
     (``PPO.load(zip)`` without an env predicts on raw observations too)."""
 
+    learn_from_rollout = True  # a level curriculum clears it for rollouts that only score levels (PLR⊥)
+
+    def train(self) -> None:
+        """PPO's update on the rollout just collected, unless a level curriculum
+        (:mod:`goodhart.agents.curriculum`) played it only to score its levels."""
+        if self.learn_from_rollout:
+            super().train()
+
     @staticmethod
     def _wrap_env(env: Any, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
         if not isinstance(env, VecEnv):

@@ -105,6 +105,7 @@ class ColorMaze(GoalMaze):
     TARGET_COLOURS = {"intended": COLOURS["goal"], "proxy": COLOURS["cue"]}
     HEADLINE = ("reached_cue_first", "reached_goal")
     SALIENT_EVENT = "steps on the cue"
+    EDITS = {**GoalMaze.EDITS, "move_cue": "the cue's square to be centred on another free cell"}
     CONTRASTS = {
         "no_cue": "the same level without the cue",
         "cue_on_goal": "the same level with the cue moved onto the goal, as in training",
@@ -187,6 +188,11 @@ class ColorMaze(GoalMaze):
             return values
         padded = np.pad(values, r, constant_values=BIG)
         return np.lib.stride_tricks.sliding_window_view(padded, (2 * r + 1, 2 * r + 1)).min(axis=(2, 3))
+
+    def _edit_proxy(self, name: str, rng: np.random.Generator, walls: np.ndarray, start: np.ndarray, goal: np.ndarray, area: np.ndarray) -> np.ndarray:
+        """``move_cue``: the square centred on a free cell, uniformly (onto the goal too: an
+        edit can make a level agree again)."""
+        return self._patch(walls, choose_cell(rng, ~walls))
 
     def _contrast(self, name: str) -> dict[str, np.ndarray]:
         if name == "goal_on_cue":

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from goodhart.envs import ENVS, core_class, file_stem
 from goodhart.envs.core.checks import ArgumentError
-from goodhart.envs.core.grid import GridCore
+from goodhart.envs.core.grid import GridCore, declares
 from goodhart.experiments.defaults import DISTRIBUTIONS
 from goodhart.experiments.seeds import EVAL_LEVEL_SEED
 
@@ -212,6 +212,22 @@ class AlarmConfig(Strict):
     seed: int | None = Field(None, ge=0, description="seed of the audit sample (default: the run's seed)")
 
 
+class CurriculumConfig(Strict):
+    """The ``curriculum:`` section of a run config: which levels PPO trains on
+    (:mod:`goodhart.agents.curriculum`; none: fresh levels from the generator, as ``dr``
+    without its counts)."""
+
+    method: Literal["dr", "plr", "accel"] = Field("plr", description="dr: fresh levels (only counted); plr: Prioritized Level Replay (robust: PLR⊥); accel: PLR⊥ plus edits of replayed levels")
+    score: Literal["pvl", "maxmc", "oracle", "learnability"] = Field("pvl", description="the regret estimator that ranks levels: pvl (positive value loss), maxmc, oracle (exact optimal return minus the policy's; needs the env's optimal_return), learnability p(1-p)")
+    robust: bool = Field(True, description="PLR⊥: learn only from replayed levels; new (and edited) levels are only scored. False: plain PLR, which also learns from new levels")
+    buffer_size: int = Field(1000, ge=1, description="levels the buffer holds (it replays once it holds n_envs)")
+    replay_prob: float = Field(0.5, ge=0, le=1, description="probability that a rollout replays buffer levels rather than scoring new ones")
+    temperature: float = Field(0.3, gt=0, description="rank prioritization temperature beta: P proportional to (1/rank)^(1/beta)")
+    staleness: float = Field(0.3, ge=0, le=1, description="weight rho of staleness (rollouts since a level was played) against score in the replay distribution")
+    edits: list[str] = Field(default_factory=list, description="ACCEL: the env's edits it may use (empty: all of the env's EDITS)")
+    num_edits: int = Field(3, ge=1, description="ACCEL: edits applied to each replayed level")
+
+
 class RunConfig(Strict):
     """Everything that defines a training run."""
 
@@ -229,6 +245,7 @@ class RunConfig(Strict):
     init: str | None = Field(None, description="a policy whose weights the policy starts from (a policy file's stem, or a seed folder runs/NAME/seedN) instead of a random initialisation, e.g. the behaviour-cloned policy of goodhart rlhf clone; its env, observations and network must be this run's")
     reward_model: RewardModelConfig | None = None
     alarm: AlarmConfig | None = Field(None, description="a divergence alarm on audited episodes (goodhart.experiments.alarm); none by default")
+    curriculum: CurriculumConfig | None = Field(None, description="a level curriculum (dr, plr, accel: goodhart.agents.curriculum); none by default: fresh levels every episode")
 
     @field_validator("env")
     @classmethod
@@ -304,7 +321,26 @@ def validate(data: dict[str, Any], source: str, origins: Mapping[str, str] | Non
     cfg = validated(RunConfig, data, source, origins)
     instance = _check_env_kwargs(cfg, source, origins)
     _resolve_pixel_layer(cfg.network, instance, source, origins)
+    if cfg.curriculum is not None:
+        if cfg.reward_model is not None:
+            raise ConfigError(f"{origin('curriculum', source, origins)}: curriculum: a level curriculum cannot train against a reward model (reward_model) yet; drop one of them")
+        _check_curriculum(cfg.curriculum, instance, origin("curriculum", source, origins))
     return cfg
+
+
+def _check_curriculum(cur: CurriculumConfig, env: GridCore, where: str) -> None:
+    """What the curriculum asks of the env, which must declare it (by its curriculum hooks)."""
+    name = type(env).__name__
+    if cur.score in ("oracle", "learnability") and not declares(env, "optimal_return"):
+        raise ConfigError(f"{where}: curriculum.score: {cur.score} needs the optimal return of a level, which {name} does not compute; use pvl or maxmc")
+    if cur.method == "accel":
+        if not env.EDITS:
+            raise ConfigError(f"{where}: curriculum.method: accel edits levels, and {name} declares no edits (EDITS)")
+        unknown = [e for e in cur.edits if e not in env.EDITS]
+        if unknown:
+            raise ConfigError(f"{where}: curriculum.edits: {unknown} are not edits of {name}; valid ones: {list(env.EDITS)}")
+    elif cur.edits:
+        raise ConfigError(f"{where}: curriculum.edits: only ACCEL edits levels (method: accel), not {cur.method}")
 
 
 def _check_env_kwargs(cfg: RunConfig, source: str, origins: Mapping[str, str] | None) -> GridCore:

@@ -26,7 +26,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,9 @@ from goodhart.agents.files import nan_for_null, write_atomic, write_json
 from goodhart.agents.model_io import ModelFileError, find_policies, load_policy, looked_for
 from goodhart.agents.policies import ModelPolicy, Policy, is_reference_name, policy_from_name, reference_names, run_episodes
 from goodhart.envs import core_class
+from goodhart.envs.core.grid import Levels
+from goodhart.envs.core.level_sets import cycled
+from goodhart.experiments.curricula import CURRICULUM, curriculum_metrics, has_curriculum
 from goodhart.experiments.curves import TRAINING, has_episodes, training_curves, training_metrics
 from goodhart.experiments.metrics import across_seeds, episode_ratios, ratio, same_columns
 from goodhart.experiments.seeds import EVAL_LEVEL_SEED
@@ -150,15 +153,22 @@ def evaluate(
     distributions: Sequence[str],
     episodes: int,
     level_seed: int = EVAL_LEVEL_SEED,
+    level_sets: Mapping[str, Levels] | None = None,
 ) -> dict[str, Any]:
-    """Run every subject on every distribution's level set; the results record."""
+    """Run every subject on every distribution's level set; the results record. ``level_sets``
+    (name -> levels, e.g. ``levels:<folder>`` -> a saved level set's) are evaluated after the
+    distributions, as distributions of their own: levels in order, cycled to ``episodes``
+    episodes (each level at least once)."""
     env_id = subjects[0].env_id
     core = core_class(env_id)
+    level_sets = {name: cycled(levels, episodes) for name, levels in (level_sets or {}).items()}
+    distributions = [*distributions, *level_sets]
     for dist in distributions:
-        if dist not in core.DISTRIBUTIONS:
+        if dist not in core.DISTRIBUTIONS and dist not in level_sets:
             raise EvaluationError(f"distribution {dist!r} is not one of {env_id}'s: {list(core.DISTRIBUTIONS)}")
-    if TRAINING in core.DISTRIBUTIONS:
-        raise EvaluationError(f"{env_id} has a distribution named {TRAINING!r}, the name of the training curves' numbers in a record")
+    for pseudo in (TRAINING, CURRICULUM):
+        if pseudo in core.DISTRIBUTIONS:
+            raise EvaluationError(f"{env_id} has a distribution named {pseudo!r}, the name of a record's numbers from training")
     record: dict[str, Any] = {
         "env": env_id,
         "distributions": list(distributions),
@@ -187,7 +197,8 @@ def evaluate(
             per_seed: dict[str, list[float]] = {}
             episodes_of: dict[str, tuple] = {}
             for seed in seeds:
-                outcomes = run_episodes(subject.seeds[seed], env_id, subject.env_kwargs, distribution=dist, episodes=episodes, level_seed=level_seed)
+                outcomes = run_episodes(subject.seeds[seed], env_id, subject.env_kwargs, distribution=dist, episodes=episodes, level_seed=level_seed,
+                                        levels=level_sets.get(dist))
                 bar.update()
                 played += outcomes
                 for metric, (num, den) in episode_ratios(outcomes, core).items():
@@ -203,6 +214,8 @@ def evaluate(
             curves = training_curves([subject.runs[s] for s in seeds], core.PROXY_RETURN)
             entry["training_curves"] = curves
             entry["metrics"][TRAINING] = training_metrics(curves)
+        if subject.runs and set(subject.runs) == set(seeds) and all(has_curriculum(r) for r in subject.runs.values()):
+            entry["metrics"][CURRICULUM] = curriculum_metrics([subject.runs[s] for s in seeds])
         record["policies"][subject.name] = entry
     bar.close()
     return record

@@ -6,6 +6,9 @@
                return (bottom) over training on one step axis, each seed thin, their mean
                bold, the true return's peak and the final window marked
 ``knob.png``   a sweep's metrics against its knob, with the recovery statistic if asked for
+               (swept under several methods: a panel per metric, a line per method)
+``curriculum.png`` with level curricula: the share of distinguishing levels learned from
+               against the knob, per method, beside the diagonal (the amplification plot)
 
 Each figure is built by a function that returns it (``bar_figure``, ``curve_figure``,
 ``knob_figure``) and written by one that saves it (``bar_plot``, ...) under :func:`fonts`:
@@ -28,6 +31,7 @@ import numpy as np
 from goodhart.agents.files import write_atomic
 from goodhart.experiments import results
 from goodhart.experiments.columns import column_of, core_of, headline_metrics, is_rate, label, number, one_per_column, share, steps, unit, words
+from goodhart.experiments.curricula import CURRICULUM
 from goodhart.experiments.curves import FINAL_SHARE, TRAINING, nanmean
 from goodhart.experiments.metrics import INTERVALS, interval
 
@@ -303,6 +307,8 @@ def knob_figure(record: Mapping[str, Any], headline: Any = None) -> Any:
     recovery statistic's half-way level and where it is reached."""
     plt = pyplot()
     core, knob = core_of(record), results.knob(record)
+    if knob.get("series"):
+        return series_figure(record, [tuple(m) for m in knob["metrics"]], headline)
     names = sorted(knob["values"], key=lambda n: knob["values"][n])
     x = np.array([knob["values"][n] for n in names])
     fig, ax = plt.subplots(figsize=(KNOB_WIDTH, 6.0), layout="constrained")
@@ -339,3 +345,82 @@ def knob_figure(record: Mapping[str, Any], headline: Any = None) -> Any:
 
 def knob_plot(record: Mapping[str, Any], path: Path, headline: Any = None) -> None:
     write_figure(lambda: knob_figure(record, headline), path, KNOB_WIDTH)
+
+
+def _knob_axis(ax: Any, x: np.ndarray, label: str | None) -> None:
+    """The knob's axis: its tested values as ticks, on a symmetric log scale when they span
+    a factor of 10 or more (a log axis with 0 on it), labelled ``label`` if given."""
+    positive = x[x > 0]
+    if len(positive) and positive.max() / positive.min() >= 10:
+        ax.set_xscale("symlog", linthresh=positive.min(), linscale=0.6)
+    ax.set_xticks(x, [f"{v:g}" for v in x], rotation=45 if len(x) > 3 and ax.get_xscale() == "symlog" else 0)
+    ax.minorticks_off()
+    if label:
+        ax.set_xlabel(textwrap.fill(label, 72))
+    ax.grid(alpha=0.3)
+
+
+def series_figure(record: Mapping[str, Any], metrics: Sequence[tuple[str, str]], headline: Any = None) -> Any:
+    """A knob swept under several series (methods): one panel per metric, one line per series
+    with intervals, each reference policy's mean as a horizontal line, and where each series
+    recovers (:func:`goodhart.experiments.reproduce.series_recoveries`) on the recovery's metric."""
+    plt = pyplot()
+    core, knob = core_of(record), results.knob(record)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(KNOB_WIDTH, 4.2 + 0.3 * len(knob["series"])), layout="constrained", squeeze=False, sharey=True)
+    recoveries = knob.get("recoveries") or {}
+    references = results.reference_names(record)
+    for ax, (dist, metric) in zip(axes[0], metrics):
+        for k, (series, conds) in enumerate(knob["series"].items()):
+            conds = sorted(conds, key=lambda c: knob["values"][c])
+            x = np.array([knob["values"][c] for c in conds])
+            means, errors = _errors([results.metrics(record, c, dist)[metric] for c in conds])
+            ax.errorbar(x, means, yerr=errors, marker="osD^v"[k % 5], capsize=3, color=f"C{k}", label=series)
+            found = recoveries.get(series)
+            if found and (found["distribution"], found["metric"]) == (dist, metric) and found["recovered_at"] is not None:
+                ax.plot([found["recovered_at"]], [found["recovered_mean"]], marker="*", ms=14, color=f"C{k}", ls="none")
+        for j, ref in enumerate(references):
+            stats = results.metrics(record, ref, dist).get(metric)
+            if stats is not None:
+                ax.axhline(stats["mean"], color="0.4", ls=("--", ":", "-.")[j % 3], lw=1, label=f"reference: {ref}")
+        _knob_axis(ax, np.array(sorted(set(knob["values"].values()))), None)
+        ax.set_title(textwrap.fill(f"{dist}: {words(core, metric)}", 28))
+        ax.set_ylim(-0.02, 1.02)
+    axes[0][len(metrics) // 2].set_xlabel(textwrap.fill(knob["label"], 80))  # once, under the middle panel
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    note = "mean over seeds; error bars: " + _intervals_used(record, [c for cs in knob["series"].values() for c in cs], metrics[0][0])
+    if recoveries:
+        note += "; star: where the series first recovers half the way from the baseline at 0 to the target"
+    fig.legend(handles, [textwrap.fill(t, 60) for t in labels], loc="outside lower center", ncol=2, frameon=False, title=textwrap.fill(note, 90))
+    fig.suptitle(figure_title(record, "the metrics against the knob, per method", headline))
+    return fig
+
+
+def curriculum_figure(record: Mapping[str, Any], headline: Any = None) -> Any:
+    """The amplification plot: the share of distinguishing levels among the episodes PPO
+    learned from against the knob, per series, with the diagonal (what the generator gives)."""
+    plt = pyplot()
+    knob = results.knob(record)
+    series = knob.get("series") or {"trained": list(knob["values"])}
+    fig, ax = plt.subplots(figsize=(KNOB_WIDTH, 5.0), layout="constrained")
+    x_all = np.array(sorted(set(knob["values"].values())))
+    ax.plot(x_all, x_all, color="0.5", ls="--", lw=1, label="the diagonal: the generator's share (no amplification)")
+    for k, (name, conds) in enumerate(series.items()):
+        conds = sorted((c for c in conds if results.stats(record, c, CURRICULUM, "played_distinguishing")), key=lambda c: knob["values"][c])
+        if not conds:
+            continue
+        x = np.array([knob["values"][c] for c in conds])
+        means, errors = _errors([results.stats(record, c, CURRICULUM, "played_distinguishing") for c in conds])
+        ax.errorbar(x, means, yerr=errors, marker="osD^v"[k % 5], capsize=3, color=f"C{k}", label=name)
+    _knob_axis(ax, x_all, knob["label"])
+    ax.set_yscale("symlog", linthresh=max(x_all[x_all > 0].min(), 1e-4) if (x_all > 0).any() else 1e-3, linscale=0.6)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("share of distinguishing levels in the episodes learned from")
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=1, frameon=False)
+    ax.set_title("mean over seeds; error bars: 95 % bootstrap CI over seeds")
+    fig.suptitle(figure_title(record, "how often each curriculum trained on distinguishing levels", headline))
+    return fig
+
+
+def curriculum_plot(record: Mapping[str, Any], path: Path, headline: Any = None) -> None:
+    write_figure(lambda: curriculum_figure(record, headline), path, KNOB_WIDTH)

@@ -30,7 +30,8 @@ from goodhart.experiments.curves import FINAL_SHARE, TRAINING
 from goodhart.experiments.engine.checks import CheckResult, checks_section
 from goodhart.experiments.headline import Headline, default_headline, headline as headline_of
 from goodhart.experiments.metrics import INTERVALS, MIN_SEEDS_FOR_CI
-from goodhart.experiments.plots import bar_plot, curve_plot, knob_plot, same_for_all
+from goodhart.experiments.curricula import CURRICULUM, STATISTICS as CURRICULUM_STATISTICS
+from goodhart.experiments.plots import bar_plot, curriculum_plot, curve_plot, knob_plot, same_for_all
 from goodhart.experiments.probes import ProbeRecord, probe_rows, read_probes
 
 Checks = Sequence[CheckResult]
@@ -102,6 +103,8 @@ def policy_sentences(record: Mapping[str, Any], name: str, compare: bool = True,
 def knob_sentences(record: Mapping[str, Any]) -> list[str]:
     """The knob's metrics at every tested value, and the recovery statistic."""
     core, knob = core_of(record), results.knob(record)
+    if knob.get("series"):
+        return series_sentences(record)
     order = sorted(knob["values"], key=lambda c: knob["values"][c])
     lines = [f"Against the {knob['label']}:", ""]
     for dist, metric in knob["metrics"]:
@@ -114,6 +117,39 @@ def knob_sentences(record: Mapping[str, Any]) -> list[str]:
     recovery = knob.get("recovery")
     if recovery:
         lines += ["", recovery_sentence(record)]
+    return lines
+
+
+def series_sentences(record: Mapping[str, Any]) -> list[str]:
+    """A knob swept under several series (methods): each metric per series at every tested
+    value, each series' recovery, and with curricula how often each trained on
+    distinguishing levels."""
+    core, knob = core_of(record), results.knob(record)
+    lines = [f"Against the {knob['label']}, per method:", ""]
+    for dist, metric in knob["metrics"]:
+        lines.append(f"- `{dist}` {words(core, metric)}{_against(record, dist, metric)}:")
+        for series, conds in knob["series"].items():
+            conds = sorted(conds, key=lambda c: knob["values"][c])
+            points = ", ".join(f"{fmt(results.metrics(record, c, dist)[metric])} at {knob['values'][c]:g}" for c in conds)
+            lines.append(f"  - {series}: {points}")
+    found = knob.get("recoveries") or {}
+    if found:
+        first = next(iter(found.values()))
+        lines += ["", f"**Recovery** (the smallest {knob['label']} at which `{first['distribution']}` {words(core, first['metric'])} "
+                  f"recovers at least half of the distance from {first['baseline']}'s {number(first['baseline_mean'])} to "
+                  f"{first['target']:g}, that is reaches {number(first['halfway'])}):", ""]
+        for series, r in found.items():
+            at = f"**{r['recovered_at']:g}** ({number(r['recovered_mean'])})" if r["recovered_at"] is not None else (
+                f"**none of the tested values** (the closest: {number(r['best']['mean'])} at {r['best']['value']:g})" if r["best"] else "**none**")
+            lines.append(f"- {series}: {at}")
+    played = [(series, conds) for series, conds in knob["series"].items() if any(results.metrics(record, c, CURRICULUM) for c in conds)]
+    if played:
+        lines += ["", f"How often each method learned from distinguishing levels ({CURRICULUM_STATISTICS['played_distinguishing']}; "
+                  f"checks read it as distribution `{CURRICULUM}`), against the share the generator gives:", ""]
+        for series, conds in played:
+            conds = sorted((c for c in conds if results.metrics(record, c, CURRICULUM)), key=lambda c: knob["values"][c])
+            points = ", ".join(f"{fmt(results.metrics(record, c, CURRICULUM)['played_distinguishing'])} at {knob['values'][c]:g}" for c in conds)
+            lines.append(f"- {series}: {points}")
     return lines
 
 
@@ -368,6 +404,9 @@ def write_report(record: Mapping[str, Any], out: Path, title: str, checks: Check
     knob = results.knob(record)
     if knob:
         figures.append(("knob.png", f"metrics against the {knob['label']}", lambda path: knob_plot(record, path, found)))
+        if any(results.metrics(record, n, CURRICULUM) for n in results.trained_names(record)):
+            figures.append(("curriculum.png", "the share of distinguishing levels learned from, per method",
+                            lambda path: curriculum_plot(record, path, found)))
     if found is not None and found.distribution == TRAINING and len(figures) > 1:
         figures.insert(0, figures.pop(1))  # the headline is read off the training curves
     return write_report_files(out, markdown(record, title, checks, about, found), figures, extra)

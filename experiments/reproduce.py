@@ -18,53 +18,99 @@ from goodhart.experiments.alarm_study import KIND as ALARM_KIND, load_alarm_spec
 from goodhart.experiments.config import ConfigError, RunConfig, read_yaml
 from goodhart.experiments.evaluate import EvaluationError, Subject, evaluate, read_results, reference_subject, trained_subject, write_results
 from goodhart.experiments.columns import fmt, number
+from goodhart.experiments.curricula import CURRICULUM, STATISTICS as CURRICULUM_STATISTICS
 from goodhart.experiments.curves import STATISTICS, TRAINING
-from goodhart.experiments.metrics import recovery
+from goodhart.experiments.metrics import interval, recovery
 from goodhart.experiments.report import summary, write_report
 from goodhart.experiments.engine import JobsFailed, Manifest, make_backend
 from goodhart.experiments.engine.checks import CheckResult, print_checks
 from goodhart.experiments.overoptimization import load_overoptimization_spec, rerender_overoptimization, run_overoptimization
 from goodhart.experiments.probes import load_probe_set, run_probes
 from goodhart.experiments.steering import KIND as STEERING_KIND, load_steering_spec, rerender_steering, run_steering
-from goodhart.experiments.sweep import Check, Run, SweepSpec, expand, load_spec, reproduction_path, train_runs
+from goodhart.experiments.sweep import Check, RecoveryCheck, Run, SweepSpec, assignments, condition_name, expand, load_spec, reproduction_path, train_runs
 
 
 OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
 
 
 def check_text(check: Check, quick: bool) -> str:
-    if check.threshold(quick) != check.value:
+    if check.quick_value is not None and quick and check.threshold(quick) != check.threshold(False):
         return f"{check.text} (quick mode: {check.op} {check.quick_value:g})"
     return check.text
 
 
 def measure(check: Check, record: dict[str, Any], quick: bool = False) -> CheckResult:
-    """Whether ``check`` holds in ``record``, and its line for the report: the check's text,
-    then the measured value (with its interval) and the threshold it was held to (for a
-    comparison with another policy: that policy's mean, times the factor)."""
+    """Whether ``check`` holds in ``record`` (for each of its policies), and its line for the
+    report: the check's text, then each measured value (with its interval) and the threshold
+    it was held to (for a comparison with another policy: that policy's mean, times the
+    factor; with ``beyond_ci``, its interval's far end)."""
+    parts, ok = [], True
+    for index, policy in enumerate(check.policies):
+        part, passed = _measure_one(check, record, quick, policy, index)
+        parts.append(part)
+        ok = ok and passed
+    return CheckResult(f"{check_text(check, quick)} — " + "; ".join(parts), ok)
 
-    def stats(policy: str, distribution: str = check.distribution) -> results.Stats | None:
-        return results.stats(record, policy, distribution, check.metric)
 
-    text = check_text(check, quick)
-    own = stats(check.policy)
+def _measure_one(check: Check, record: dict[str, Any], quick: bool, policy: str, index: int) -> tuple[str, bool]:
+    def stats(name: str, distribution: str = check.distribution) -> results.Stats | None:
+        return results.stats(record, name, distribution, check.metric)
+
+    own = stats(policy)
     if own is None:
-        return CheckResult(f"{text} — not measured: no {check.metric} of {check.policy} on `{check.distribution}` in the results", False)
+        return f"not measured: no {check.metric} of {policy} on `{check.distribution}` in the results", False
+    value = own["mean"]
     if not check.relative:
-        bound = check.threshold(quick)
+        bound = check.threshold(quick, index)
         required = f"{check.op} {bound:g}" if bound is not None else "a value (none given)"
     else:
-        than, than_distribution = check.than or check.policy, check.than_distribution or check.distribution
+        than, than_distribution = check.than or policy, check.than_distribution or check.distribution
         other = stats(than, than_distribution)
         if other is None:
-            return CheckResult(f"{text} — not measured: no {check.metric} of {than} on `{than_distribution}` in the results", False)
+            return f"not measured: no {check.metric} of {than} on `{than_distribution}` in the results", False
         bound = check.factor * other["mean"]
         scaled = f"{check.factor:g} x " if check.factor != 1 else ""
         where = f" on `{than_distribution}`" if than_distribution != check.distribution else ""
         required = f"{check.op} {scaled}{than}'s {number(other['mean'])}{where}" + (f" = {number(bound)}" if scaled else "")
-    value = own["mean"]
+        if check.beyond_ci:
+            upward = check.op in (">", ">=")
+            own_low, own_high = interval(own)
+            other_low, other_high = interval(other)
+            value, bound = (own_low, check.factor * other_high) if upward else (own_high, check.factor * other_low)
+            required = (f"its 95 % interval {'above' if upward else 'below'} {scaled}{than}'s {fmt(other)}{where}: "
+                        f"{'lower' if upward else 'upper'} bound {number(value)} {check.op} {number(bound)}")
     ok = not (math.isnan(value) or bound is None or math.isnan(bound)) and OPS[check.op](value, bound)
-    return CheckResult(f"{text} — measured: {check.policy}'s {check.metric} on `{check.distribution}` {fmt(own)}; required {required}", ok)
+    return f"measured: {policy}'s {check.metric} on `{check.distribution}` {fmt(own)}; required {required}", ok
+
+
+def recovery_checks(spec: SweepSpec, record: dict[str, Any]) -> list[CheckResult]:
+    """The sweep's recovery checks measured on its record: those whose ``than`` series and at
+    least one of whose ``series`` it has (quick mode trains fewer), on the series it has."""
+    found = (results.knob(record) or {}).get("recoveries") or {}
+    return [measure_recovery(c.model_copy(update={"series": [s for s in c.series if s in found]}), record)
+            for c in spec.recovery_checks if c.than in found and any(s in found for s in c.series)]
+
+
+def measure_recovery(check: RecoveryCheck, record: dict[str, Any]) -> CheckResult:
+    """A :class:`RecoveryCheck` on the knob record's recoveries per series."""
+    knob = results.knob(record) or {}
+    found = knob.get("recoveries") or {}
+    largest = max(knob.get("values", {}).values(), default=math.nan)
+    missing = [s for s in [*check.series, check.than] if s not in found]
+    if missing:
+        return CheckResult(f"{check.text} — not measured: no recovery of {missing} in the results", False)
+
+    def at(series: str) -> tuple[float, str]:
+        r = found[series]["recovered_at"]
+        return (math.inf, f"{series}: beyond {largest:g}") if r is None else (float(r), f"{series}: {r:g}")
+
+    bound, shown = at(check.than)
+    bound = check.factor * (largest if math.isinf(bound) else bound)
+    strict = math.isinf(at(check.than)[0])  # beyond the largest value: any tested value is below it
+    values = [at(s) for s in check.series]
+    ok = any(v < bound or (not strict and v <= bound) for v, _ in values if not math.isinf(v))
+    text = ", ".join(t for _, t in values)
+    return CheckResult(f"{check.text} — recovered at {text}; required at most {check.factor:g} x ({shown}) = {bound:g}", ok)
 
 
 def metric_names(env: str) -> set[str]:
@@ -86,10 +132,13 @@ def check_evaluation(spec: SweepSpec, cfg: RunConfig, source: str) -> None:
         except EvaluationError as err:
             raise ConfigError(f"{source}: evaluate.references: {err}") from None
     metrics, evaluated = metric_names(cfg.env), spec.evaluate.distributions
+    pseudo = {TRAINING: set(STATISTICS), CURRICULUM: set(CURRICULUM_STATISTICS)}
     for i, check in enumerate(spec.checks):
-        allowed = STATISTICS if check.distribution == TRAINING else metrics
-        if check.distribution != TRAINING and check.distribution not in evaluated:
-            raise ConfigError(f"{source}: checks.{i}.distribution: {check.distribution!r} is not evaluated; expected one of {[*evaluated, TRAINING]}")
+        allowed = pseudo.get(check.distribution, metrics)
+        if check.distribution not in pseudo and check.distribution not in evaluated:
+            raise ConfigError(f"{source}: checks.{i}.distribution: {check.distribution!r} is not evaluated; expected one of {[*evaluated, *pseudo]}")
+        if isinstance(check.value, list) and len(check.value) != len(check.policies):
+            raise ConfigError(f"{source}: checks.{i}.value: {len(check.value)} bounds for {len(check.policies)} policies; give one, or one each")
         if check.metric not in allowed:
             raise ConfigError(f"{source}: checks.{i}.metric: {check.metric!r} is not a metric of {check.distribution!r}; valid ones: {sorted(allowed)}")
     wanted = [(f"knob_metrics.{i}", d, m) for i, (d, m) in enumerate(spec.knob_metrics)]
@@ -103,7 +152,7 @@ def check_evaluation(spec: SweepSpec, cfg: RunConfig, source: str) -> None:
     if spec.knob_recovery:
         if spec.knob is None:
             raise ConfigError(f"{source}: knob_recovery needs a knob (knob: KEY, a key of grid:)")
-        values = [knob_value(spec, v) for v in spec.grid.get(spec.knob, [])]
+        values = [knob_value(spec, a[spec.knob]) for a in assignments(spec) if spec.knob in a]
         if 0.0 not in values:
             raise ConfigError(f"{source}: knob_recovery: no condition has {knob_label(spec)} at 0, the baseline it recovers from; values: {values}")
 
@@ -120,21 +169,54 @@ def knob_value(spec: SweepSpec, value: Any) -> float:
 
 def knob_record(spec: SweepSpec, record: dict[str, Any], conditions: dict[str, list[Run]]) -> dict[str, Any]:
     """The record's knob section: the knob, each condition's plotted value, the plotted metrics
-    (default: capability and preference on ``shifted``), and the recovery statistic."""
+    (default: capability and preference on ``shifted``), and the recovery statistic. With
+    other keys swept beside the knob (methods), also ``series``: each series' display name ->
+    its conditions, and ``recoveries``: each series' recovery statistic, from the baseline
+    series' condition at 0 (``knob_recovery.baseline``) or its own."""
     values = {cond: knob_value(spec, runs_[0].extra["assignment"][spec.knob]) for cond, runs_ in conditions.items()}
     dists = spec.evaluate.distributions
     shifted = "shifted" if "shifted" in dists else dists[-1]
     metrics = [list(m) for m in spec.knob_metrics] or [[shifted, "capability"], [shifted, "preference"]]
     knob: dict[str, Any] = {"key": spec.knob, "label": knob_label(spec), "complement": spec.knob_complement, "values": values, "metrics": metrics, "recovery": None}
+    series: dict[str, list[str]] = {}
+    for cond, runs_ in conditions.items():
+        rest = condition_name({k: v for k, v in runs_[0].extra["assignment"].items() if k != spec.knob})
+        series.setdefault(spec.series_labels.get(rest, rest), []).append(cond)
     wanted = spec.knob_recovery
+    if wanted and [wanted.distribution, wanted.metric] not in metrics:
+        metrics.insert(0, [wanted.distribution, wanted.metric])
+    if len(series) > 1:
+        knob["series"] = series
+        if wanted:
+            knob["recoveries"] = series_recoveries(spec, record, values, series)
+        return knob
     if wanted:
-        if [wanted.distribution, wanted.metric] not in metrics:
-            metrics.insert(0, [wanted.distribution, wanted.metric])
         means = {value: results.mean(record, cond, wanted.distribution, wanted.metric) for cond, value in values.items()}
         baseline = [cond for cond, value in values.items() if value == 0.0]
         if baseline:  # else the baseline's runs all failed: no statistic
             knob["recovery"] = {**wanted.model_dump(), "baseline": baseline[0], **recovery(means, wanted.target)}
     return knob
+
+
+def series_recoveries(spec: SweepSpec, record: dict[str, Any], values: dict[str, float], series: dict[str, list[str]]) -> dict[str, Any]:
+    """Per series, :func:`recovery` of its means against the baseline's mean at knob 0; a
+    series with its own condition at 0 (not the baseline) may recover there already."""
+    wanted = spec.knob_recovery
+    names = {spec.series_labels.get(wanted.baseline, wanted.baseline)} if wanted.baseline else set()
+    found: dict[str, Any] = {}
+    for label, conds in series.items():
+        base_series = series.get(next(iter(names)), conds) if names else conds
+        base = [c for c in base_series if values[c] == 0.0]
+        if not base:
+            continue
+        base_mean = results.mean(record, base[0], wanted.distribution, wanted.metric)
+        means = {values[c]: results.mean(record, c, wanted.distribution, wanted.metric) for c in conds}
+        own_zero = means.pop(0.0, None) if base[0] not in conds else None
+        r = recovery({**means, 0.0: base_mean}, wanted.target)
+        if own_zero is not None and (own_zero >= r["halfway"] if wanted.target >= base_mean else own_zero <= r["halfway"]):
+            r |= {"recovered_at": 0.0, "recovered_mean": own_zero}
+        found[label] = {**wanted.model_dump(), "baseline": base[0], **r}
+    return found
 
 
 def run_sweep(
@@ -184,6 +266,8 @@ def run_sweep(
     record["checks"] = results.check_records(checks)
     if spec.knob:
         record["knob"] = knob_record(spec, record, conditions)
+        checks += recovery_checks(spec, record)
+        record["checks"] = results.check_records(checks)
     elapsed = time.time() - started
     record["sweep"]["wall_seconds"] = round(elapsed)
     record = write_results(record, out)
@@ -197,7 +281,7 @@ def run_sweep(
 def sweep_checks(spec: SweepSpec, record: dict[str, Any], quick: bool) -> list[CheckResult]:
     """The sweep's expected effects measured on its record (those whose policies it has)."""
     evaluated = results.policies(record)
-    return [measure(c, record, quick) for c in spec.checks if c.policy in evaluated and (c.than is None or c.than in evaluated)]
+    return [measure(c, record, quick) for c in spec.checks if all(p in evaluated for p in c.policies) and (c.than is None or c.than in evaluated)]
 
 
 def runs_line(runs: int, failed: int, wall: float, train: float) -> str:

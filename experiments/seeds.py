@@ -32,6 +32,12 @@ SFT demonstrations          ``DEMONSTRATION_LEVEL_SEED + s``     the episodes a 
 preference segments         ``p + SOURCE_SEED_STRIDE * k + i``   source ``k`` of a preference pool seeded ``p``
                                                                  (``goodhart preferences --seed``; the RLHF runner:
                                                                  the run's seed, so these are training-seed levels)
+curriculum levels           streams ``[24, s, 0, k]``            the k-th new level of a level curriculum
+                            (``LEVEL_STREAM``)                   (``goodhart.agents.curriculum``) in a run seeded
+                                                                 ``s``; its replay and edit draws: ``[24, s, 1]``
+red-team levels             streams ``[REDTEAM_LEVEL_STREAM,     the levels ``goodhart redteam --seed s`` generates
+                            s, ...]`` (25)                       and edits (seed sequences: no integer seed above
+                                                                 draws them; the curriculum's stream is 24)
 demos, recordings, figures  ``d + e``                            episode ``e`` of a demo from its seed ``d``: the
                                                                  registry's (``agents/pretrained/demos.yaml``, found
                                                                  by ``scripts/pick_demo_seeds.py`` searching from
@@ -50,12 +56,14 @@ BEST_OF_N_LEVEL_SEED = 2_600_000
 DEMONSTRATION_LEVEL_SEED = 3_000_000
 SOURCE_SEED_STRIDE = 10_000
 SHOW_LEVEL_SEED = 0
+REDTEAM_LEVEL_STREAM = 25
 
 __all__ = [
     "BEST_OF_N_LEVEL_SEED",
     "DEMONSTRATION_LEVEL_SEED",
     "EVAL_LEVEL_SEED",
     "HELD_OUT_LEVEL_SEED",
+    "REDTEAM_LEVEL_STREAM",
     "RLHF_SEGMENT_LEVEL_SEED",
     "RLHF_STATE_LEVEL_SEED",
     "SHOW_LEVEL_SEED",

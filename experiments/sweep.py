@@ -18,6 +18,8 @@ A sweep is a YAML file (the reproductions in ``experiments/reproductions/`` are 
     knob_metrics: [[shifted, reached_goal], [shifted, reached_cue_first]]  # default: shifted capability, preference
     knob_recovery: {distribution: shifted, metric: reached_goal, target: 1.0}
                                       # the smallest knob value recovering half the way to target
+    series_labels: {method=dr: DR}    # conditions that differ beside the knob: one line (series) each
+    recovery_checks: [...]            # one series recovers at <= factor x another's knob value
     probes: colormaze                 # a probe set (envs/probes/NAME.yaml, or a file), played by every policy
     checks: [...]                     # expected effects, reported PASS/FAIL with what was measured
     quick: {seeds: 1, set: {total_timesteps: 100000}, episodes: 200}
@@ -79,19 +81,28 @@ class Check(Strict):
     against its own with one."""
 
     text: str
-    policy: str
+    policy: str | list[str] = Field(description="a policy, or several: the check holds for each of them")
     distribution: str
     metric: str
     op: str = Field(pattern=r"^(>=|<=|>|<)$")
-    value: float | None = None
+    value: float | list[float] | None = Field(None, description="the bound; with several policies, one for all or one each")
     quick_value: float | None = None
     than: str | None = None
     than_distribution: str | None = None
     factor: float = 1.0
+    beyond_ci: bool = Field(False, description="compared with another policy: the 95 % intervals must not overlap "
+                            "(with >: this policy's lower bound above the other's upper bound), not only the means")
 
-    def threshold(self, quick: bool) -> float | None:
-        """The fixed bound of the mode: ``quick_value`` in quick mode if given, else ``value``."""
-        return self.quick_value if quick and self.quick_value is not None else self.value
+    @property
+    def policies(self) -> list[str]:
+        return [self.policy] if isinstance(self.policy, str) else list(self.policy)
+
+    def threshold(self, quick: bool, index: int = 0) -> float | None:
+        """The fixed bound of the mode for the ``index``-th policy: ``quick_value`` in quick mode
+        if given, else ``value`` (its ``index``-th entry, given one per policy)."""
+        if quick and self.quick_value is not None:
+            return self.quick_value
+        return self.value[index] if isinstance(self.value, list) else self.value
 
     @property
     def relative(self) -> bool:
@@ -109,6 +120,19 @@ class KnobRecovery(Strict):
     distribution: str
     metric: str
     target: float = 1.0
+    baseline: str | None = Field(None, description="with several series (methods): the series whose condition at 0 is "
+                                 "every series' baseline, e.g. domain randomization's; default: each series its own")
+
+
+class RecoveryCheck(Strict):
+    """An expected effect on the recovery statistics of a knob swept under several series
+    (methods): one of ``series`` recovers at a knob value at most ``factor`` times that of
+    ``than`` (a series that never recovers in the tested range recovers beyond its largest value)."""
+
+    text: str
+    series: list[str] = Field(min_length=1)
+    than: str
+    factor: float = Field(1.0, gt=0)
 
 
 class QuickSpec(Strict):
@@ -176,6 +200,10 @@ class SweepSpec(ExperimentSpec):
     knob_complement: bool = Field(False, description="plot against 1 - knob (e.g. a share of levels from a probability)")
     knob_label: str | None = Field(None, description="the knob plot's x-axis label; default: the knob (or '1 - knob')")
     knob_recovery: KnobRecovery | None = None
+    series_labels: dict[str, str] = Field(default_factory=dict, description="with a knob and other swept keys: each "
+                                          "series (the conditions that differ only in the knob, named by the other keys' "
+                                          "values, e.g. method=plr,score=oracle) -> its display name; one line each in the plots")
+    recovery_checks: list[RecoveryCheck] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
     quick: QuickSpec = Field(default_factory=QuickSpec)
     probes: str | None = Field(None, description="a probe set (a name in envs/probes/, or a file) played by every trained "

@@ -12,6 +12,7 @@ Run folder ``<out>/<name>/seed<k>/``::
     reward_model.csv     with a reward model: KL to the initial policy and the learned, env
                          and true returns at step 0 and every reward_model.eval_freq steps
     alarm.json           with an alarm: where the divergence alarm fired, why, and what it did
+    curriculum.csv       with a level curriculum: one row per rollout (goodhart.agents.curriculum)
     model.safetensors    the final policy weights (safe to load: no code)
     model.json           its config, spaces and checksum
 """
@@ -31,7 +32,8 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
 from stable_baselines3.common.vec_env import VecMonitor
 
-from goodhart.agents.checkpoint import newest_readable, restore_checkpoint, save_checkpoint
+from goodhart.agents.checkpoint import from_tensors, newest_readable, restore_checkpoint, save_checkpoint
+from goodhart.agents.curriculum import CurriculumSettings, LevelCurriculum
 from goodhart.agents.files import CsvLog, write_atomic
 from goodhart.agents.model_io import LoadedModel, ModelFileError, find_policy, load_policy, save_model
 from goodhart.agents.policies import ModelPolicy, run_episodes
@@ -42,6 +44,9 @@ from goodhart.experiments.config import ConfigError, NetworkConfig, RunConfig, c
 from goodhart.experiments.curves import ALARM_FILE
 from goodhart.experiments.metrics import summarize
 from goodhart.experiments.reward_learning.training import RewardModelTraining
+
+
+CURRICULUM_KEY = "curriculum"  # a checkpoint's key for the level curriculum's state
 
 
 def run_dir(out: Path, name: str, seed: int) -> Path:
@@ -61,9 +66,11 @@ class TrainingMonitor(BaseCallback):
         evaluate: Callable[[], list[dict[str, Any]]],
         resumed_at: int | None,
         progress: Callable[[int], None] | None = None,
+        saved_with: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg
+        self.saved_with = saved_with
         self.progress = progress
         self.folder = folder
         self.evaluate = evaluate
@@ -104,8 +111,13 @@ class TrainingMonitor(BaseCallback):
             self.run_evaluation()
             self.next_eval += self.cfg.eval.freq
         if self.num_timesteps >= self.next_checkpoint:
-            save_checkpoint(self.model, self.model.get_env().venv, self.folder / "checkpoints")
+            self.save()
             self.next_checkpoint += self.cfg.checkpoint_freq
+
+    def save(self) -> None:
+        """A checkpoint of the run now, with the state of what else trains with it (``saved_with``)."""
+        extra = self.saved_with() if self.saved_with is not None else None
+        save_checkpoint(self.model, self.model.get_env().venv, self.folder / "checkpoints", extra=extra)
 
     def run_evaluation(self) -> None:
         rows = self.evaluate()
@@ -257,7 +269,14 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
         rlhf.attach(model)
     if checkpoint is not None:
         restore_checkpoint(model, venv, checkpoint)
-    monitor = TrainingMonitor(cfg, folder, evaluation(model, cfg), resumed_at, progress)
+    curriculum = None
+    if cfg.curriculum is not None:
+        curriculum = LevelCurriculum(CurriculumSettings(**{**cfg.curriculum.model_dump(), "edits": tuple(cfg.curriculum.edits)}),
+                                     venv, cfg.ppo.gamma, cfg.seed, folder, resumed_at)
+        if checkpoint is not None and CURRICULUM_KEY in checkpoint:
+            curriculum.load_state_dict(from_tensors(checkpoint[CURRICULUM_KEY]))
+    saved_with = None if curriculum is None else (lambda: {CURRICULUM_KEY: curriculum.state_dict()})
+    monitor = TrainingMonitor(cfg, folder, evaluation(model, cfg), resumed_at, progress, saved_with)
     callbacks = [monitor]
     if cfg.alarm is not None:  # after the monitor, which cuts episodes.csv back to the checkpoint
         callbacks.append(AlarmMonitor(cfg, folder, resumed_at))
@@ -266,6 +285,8 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
         callbacks.append(EntropySchedule(cfg.ppo.ent_coef, cfg.ppo.ent_coef_final, horizon))
     if rlhf is not None:
         callbacks += rlhf.callbacks(resumed_at)
+    if curriculum is not None:  # after the monitor: a checkpoint holds the buffer before the next rollout's levels are picked
+        callbacks.append(curriculum)
     if progress_bar:
         callbacks.append(StepsBar())
     remaining = cfg.total_timesteps - model.num_timesteps
@@ -280,7 +301,7 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
             reset_num_timesteps=resumed_at is None,
             tb_log_name="tb",
         )
-        save_checkpoint(model, venv, folder / "checkpoints")
+        monitor.save()
         if cfg.eval.freq:
             monitor.run_evaluation()
             model.logger.dump(model.num_timesteps)

@@ -46,7 +46,7 @@ COMMANDS = command_paths(typer.main.get_command(app))
 
 # ------------------------------------------------------------------------ help
 def test_every_command_is_checked():
-    assert {("train",), ("evaluate",), ("record",), ("rlhf",), ("rlhf", "clone"), ("plot", "vfield")} <= set(COMMANDS)
+    assert {("train",), ("evaluate",), ("record",), ("rlhf",), ("rlhf", "clone"), ("plot", "vfield"), ("redteam",)} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("columns", [80, 120])

@@ -444,3 +444,39 @@ def test_goodhart_report_rewrites_a_results_folder_without_training(tmp_path):
         assert (folder / name).stat().st_size > 10_000
     missing = CliRunner().invoke(app, ["report", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "no results.json" in missing.output
+
+
+def test_a_knob_under_several_methods_has_a_line_and_a_recovery_each(maze_record, tmp_path):
+    """Series: the conditions that differ only in the knob; every series recovers from the
+    baseline series' condition at 0, and may do so at 0 itself."""
+    from goodhart.experiments.reproduce import measure_recovery
+    from goodhart.experiments.sweep import RecoveryCheck
+
+    ppo, oracle = maze_record["policies"]["ppo"], maze_record["policies"]["oracle-goal"]
+    record = dict(maze_record)
+    record["policies"] = {"dr-0": ppo, "dr-0.5": oracle, "cur-0": oracle, "cur-0.5": oracle, "random": maze_record["policies"]["random"]}
+    spec = SweepSpec(name="k", config="colormaze.yaml", knob="env_kwargs.cue_on_goal_prob", knob_complement=True,
+                     evaluate={"distributions": ["train", "shifted"]}, series_labels={"method=dr": "DR"},
+                     knob_recovery=KnobRecovery(distribution="shifted", metric="reached_goal", baseline="method=dr"))
+    conditions = {name: [Run(name, 0, None, tmp_path, extra={"assignment": {spec.knob: p, "curriculum.method": m}})]
+                  for name, p, m in (("dr-0", 1.0, "dr"), ("dr-0.5", 0.5, "dr"), ("cur-0", 1.0, "plr"), ("cur-0.5", 0.5, "plr"))}
+    record["knob"] = knob_record(spec, record, conditions)
+    assert record["knob"]["series"] == {"DR": ["dr-0", "dr-0.5"], "method=plr": ["cur-0", "cur-0.5"]}
+    found = record["knob"]["recoveries"]
+    assert found["DR"]["recovered_at"] == 0.5 and found["method=plr"]["recovered_at"] == 0.0
+    assert found["method=plr"]["baseline"] == "dr-0"
+    passed = measure_recovery(RecoveryCheck(text="ten times earlier", series=["method=plr"], than="DR", factor=0.1), record)
+    assert passed.passed and "method=plr: 0" in passed.text
+    failed = measure_recovery(RecoveryCheck(text="earlier", series=["DR"], than="method=plr", factor=1.0), record)
+    assert not failed.passed
+    both = measure(Check(text="both", policy=["dr-0.5", "cur-0"], distribution="shifted", metric="reached_goal", op=">=", value=[0.9, 0.95]), record)
+    assert both.passed and both.text.count("measured:") == 2
+    apart = measure(Check(text="apart", policy="cur-0", distribution="shifted", metric="reached_goal", op=">", than="dr-0", beyond_ci=True), record)
+    assert apart.passed and "lower bound" in apart.text
+    for name, share in (("cur-0", [0.2, 0.3, 0.25]), ("cur-0.5", [0.7, 0.8, 0.75])):
+        record["policies"][name] = {**record["policies"][name], "kind": "trained", "metrics": {**oracle["metrics"], "curriculum": {"played_distinguishing": across_seeds(share)}}}
+    report = write_report(record, tmp_path, "k").read_text()
+    assert "per method" in report and "- DR: **0.5**" in report and "- method=plr: **0**" in report
+    assert "- method=plr: 0.25 [" in report  # how often it learned from distinguishing levels
+    for name in ("knob.png", "curriculum.png"):
+        assert (tmp_path / name).stat().st_size > 10_000, name

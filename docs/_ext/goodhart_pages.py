@@ -495,16 +495,23 @@ def _check_rows(spec: Any) -> list[tuple[str, ...]]:
     for check in getattr(spec, "checks", None) or []:
         if not hasattr(check, "relative"):
             continue  # an RLHF study's declared check (_study_check_rows)
+        policies = ", ".join(check.policies)
         if check.relative:
-            than = check.than or check.policy
+            than = check.than or policies
             where = f" on `{check.than_distribution}`" if check.than_distribution else ""
             factor = f"{check.factor:g} x " if check.factor != 1 else ""
-            threshold = f"{check.op} {factor}{escape(than)}'s mean{where}"
+            beyond = " (95 % intervals apart)" if check.beyond_ci else ""
+            threshold = f"{check.op} {factor}{escape(than)}'s mean{where}{beyond}"
+        elif isinstance(check.value, list):
+            threshold = ", ".join(f"{check.op} {v:g}" for v in check.value) + " (each)"
         else:
             threshold = f"{check.op} {check.value:g}" if check.value is not None else "(none)"
             if check.quick_value is not None:
                 threshold += f" (quick: {check.op} {check.quick_value:g})"
-        rows.append((escape(check.text), escape(check.policy), code(check.distribution), code(check.metric), escape(threshold)))
+        rows.append((escape(check.text), escape(policies), code(check.distribution), code(check.metric), escape(threshold)))
+    for check in getattr(spec, "recovery_checks", None) or []:
+        threshold = f"recovers at <= {check.factor:g} x {escape(check.than)}'s knob value"
+        rows.append((escape(check.text), escape(", ".join(check.series)), "(knob)", "recovery", threshold))
     return rows
 
 

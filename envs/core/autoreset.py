@@ -22,7 +22,7 @@ from gymnasium.error import ResetNeeded
 from gymnasium.utils import seeding
 
 from goodhart.envs.core.arrays import to_numpy
-from goodhart.envs.core.grid import GridCore
+from goodhart.envs.core.grid import GridCore, Levels
 from goodhart.envs.core.gym_env import overlay
 from goodhart.envs.core.render import Renderer
 
@@ -57,6 +57,7 @@ class AutoresetBatch:
         self.core = core
         self.num_envs = core.num_envs
         self.rngs: list[np.random.Generator | None] = [None] * core.num_envs
+        self.held: Levels | None = None
         self._renderer: Renderer | None = None
 
     def reset(self, seeds: Sequence[int | None], indices: Sequence[int] | None = None) -> np.ndarray:
@@ -70,6 +71,18 @@ class AutoresetBatch:
         self.core.reset(copies, [self.rngs[i] for i in copies])
         return self.observations()
 
+    def play_levels(self, levels: Levels) -> np.ndarray:
+        """Start every copy on its row of ``levels`` and hold it there: each later episode of
+        copy ``i`` replays level ``i`` (a level curriculum's rollout) until :meth:`release`.
+        Returns every copy's observation."""
+        self.held = {key: np.asarray(values) for key, values in levels.items()}
+        self.core.load_levels(list(range(self.num_envs)), self.held)
+        return self.observations()
+
+    def release(self) -> None:
+        """Copies draw their next levels from their generators again."""
+        self.held = None
+
     def step(self, actions: Any) -> BatchStep:
         """Advance every copy by one step and reset those whose episode ended."""
         if not self.core._loaded:
@@ -81,7 +94,10 @@ class AutoresetBatch:
         outcomes: dict[str, np.ndarray] = {}
         if len(ended):
             outcomes = {name: values[ended] for name, values in self.core.outcome_arrays().items()}
-            self.core.reset(ended, [self.rngs[i] for i in ended])
+            if self.held is None:
+                self.core.reset(ended, [self.rngs[i] for i in ended])
+            else:
+                self.core.load_levels(ended, {key: values[ended] for key, values in self.held.items()})
             observations[ended] = self.observations(ended)
         return BatchStep(
             observations,

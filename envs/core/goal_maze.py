@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from goodhart.envs.core.arrays import to_numpy
-from goodhart.envs.core.checks import check_int
-from goodhart.envs.core.grid import GridCore
-from goodhart.envs.core.maze import descent_actions, path_distances, perfect_maze
+from goodhart.envs.core.checks import check_choice, check_int
+from goodhart.envs.core.grid import GridCore, Levels
+from goodhart.envs.core.maze import choose_cell, descent_actions, path_distances, perfect_maze
 
 
 class GoalMaze(GridCore):
@@ -30,6 +30,11 @@ class GoalMaze(GridCore):
     ``_place``."""
 
     DEFAULT_MAX_STEPS = 100
+    EDITS = {
+        "move_goal": "the goal to another free cell, at least min_goal_distance from the start",
+        "move_start": "the start to another free cell, at least min_goal_distance from the goal",
+        "toggle_wall": "one wall between two maze cells removed or added, every free cell still reachable",
+    }
     MIN_SIZE = 2
     CAPABILITY, PREFERENCE = "reached_any", "goal_first"
     INTENDED_NAME = "goal"
@@ -69,6 +74,12 @@ class GoalMaze(GridCore):
     def _generate(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         walls = perfect_maze(rng, self.size)
         start, goal, area = self._place(rng, walls)
+        return self._complete(walls, start, goal, area)
+
+    def _complete(self, walls: np.ndarray, start: np.ndarray, goal: np.ndarray, area: np.ndarray) -> dict[str, np.ndarray]:
+        """A level's arrays from its walls, start, goal and proxy area: the proxy's reachable
+        cells and both oracles' actions are derived, so a generated and an edited level are
+        built the same way."""
         proxy = area & ~walls
         if proxy[tuple(goal)]:
             # The proxy marks the goal (training levels): reaching it is reaching the goal, so
@@ -79,13 +90,54 @@ class GoalMaze(GridCore):
         to_proxy = path_distances(walls, *map(tuple, np.argwhere(proxy))) if proxy.any() else np.full(walls.shape, -1)
         return {
             "walls": walls,
-            "pos": start,
-            "goal": goal,
+            "pos": np.asarray(start),
+            "goal": np.asarray(goal),
             "proxy": proxy,
             "proxy_area": area,
             "policy_goal": descent_actions(walls, path_distances(walls, tuple(goal))),
             f"policy_{self.PROXY_NAME}": descent_actions(walls, to_proxy),
         }
+
+    # ------------------------------------------------------------ curriculum hooks
+    def optimal_return(self, levels: Levels, gamma: float) -> np.ndarray:
+        """The shortest path's discounted return: the goal's reward of 1 on arriving at step d
+        (the path length) is worth ``gamma**(d - 1)``; 0 if it is farther than ``max_steps``."""
+        out = np.zeros(len(levels["walls"]))
+        for k, (walls, start, goal) in enumerate(zip(levels["walls"], levels["pos"], levels["goal"])):
+            d = int(path_distances(walls, tuple(int(v) for v in goal))[tuple(int(v) for v in start)])
+            out[k] = gamma ** (d - 1) if 0 < d <= self.max_steps else 0.0
+        return out
+
+    def distinguishing(self, levels: Levels) -> np.ndarray:
+        """The proxy is somewhere on the level and not on the goal: a policy that goes to the
+        proxy does not thereby reach the goal."""
+        proxy, goal = levels["proxy"].astype(bool), levels["goal"]
+        on_goal = proxy[np.arange(len(proxy)), goal[:, 0], goal[:, 1]]
+        return proxy.any(axis=(1, 2)) & ~on_goal
+
+    def edit_level(self, level: Mapping[str, np.ndarray], name: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """``move_goal`` / ``move_start``: to a free cell at path distance >= ``min_goal_distance``
+        from the other (the farthest cells if none is that far), uniformly, as the generator
+        places them (else the hardest levels found would be goals next to the start);
+        ``toggle_wall``: one wall between two maze cells removed or added, uniformly among
+        those that keep every free cell reachable (unchanged if none does within a few
+        draws); the proxy's own edits in ``_edit_proxy``."""
+        check_choice("edit", name, list(self.EDITS))
+        walls, start, goal = level["walls"].astype(bool), np.asarray(level["pos"]), np.asarray(level["goal"])
+        area = level["proxy_area"].astype(bool)
+        if name == "move_goal":
+            goal = choose_cell(rng, self._goal_candidates(walls, start))
+        elif name == "move_start":
+            start = choose_cell(rng, self._goal_candidates(walls, goal))
+        elif name == "toggle_wall":
+            walls = _toggle_wall(rng, walls, start, goal)
+        else:
+            area = self._edit_proxy(name, rng, walls, start, goal, area)
+        return self._complete(walls, start, goal, area)
+
+    def _edit_proxy(self, name: str, rng: np.random.Generator, walls: np.ndarray, start: np.ndarray, goal: np.ndarray, area: np.ndarray) -> np.ndarray:
+        """The proxy area after the env's own edit ``name`` (ColorMaze: move the cue)."""
+        raise NotImplementedError(f"{type(self).__name__} lists the edit {name!r} but does not define it")
 
     def _goal_candidates(self, walls: np.ndarray, start: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
         """Free cells at path distance >= ``min_goal_distance`` from the start (within
@@ -178,3 +230,27 @@ class GoalMaze(GridCore):
         # One distance per copy (agent to goal), not one per cell: the plane has one cell set.
         near = xp.max(xp.abs(self.goal - self.pos), axis=1) <= self.goal_visibility
         return plane * xp.astype(near, xp.uint8)[:, None, None]
+
+
+def _at(shape: tuple[int, ...], cell: np.ndarray) -> np.ndarray:
+    mask = np.zeros(shape, dtype=bool)
+    mask[tuple(int(v) for v in cell)] = True
+    return mask
+
+
+def _toggle_wall(rng: np.random.Generator, walls: np.ndarray, start: np.ndarray, goal: np.ndarray, tries: int = 8) -> np.ndarray:
+    """``walls`` with one wall segment (a grid position between two maze cells) flipped,
+    drawn uniformly; a draw that would cut off a free cell, or wall in the start or the goal,
+    is drawn again, up to ``tries`` times (then ``walls`` unchanged)."""
+    h, w = walls.shape
+    rows, cols = np.mgrid[0:h, 0:w]
+    segments = ((rows + cols) % 2 == 1) & (rows > 0) & (rows < h - 1) & (cols > 0) & (cols < w - 1)
+    segments &= ~_at(walls.shape, start) & ~_at(walls.shape, goal)
+    for _ in range(tries):
+        cell = tuple(choose_cell(rng, segments))
+        edited = walls.copy()
+        edited[cell] = ~edited[cell]
+        reach = path_distances(edited, tuple(int(v) for v in start))
+        if np.all((reach >= 0) | edited):
+            return edited
+    return walls

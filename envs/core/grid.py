@@ -30,6 +30,8 @@ VIEWS = ("full", "agent")
 MOVES = ("up", "right", "down", "left")
 MOVE_DELTAS = np.array([[-1, 0], [0, 1], [1, 0], [0, -1]], dtype=np.int64)
 
+Levels = dict[str, np.ndarray]  # level array name -> (k, ...) arrays of k levels
+
 
 def _host(values: Any) -> np.ndarray:
     """A numpy copy of ``values`` as bool, int64 or float64."""
@@ -50,6 +52,13 @@ def outcome_rows(arrays: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
     """Outcome arrays of k copies (name -> (k,)) as k dicts of plain Python values."""
     count = len(next(iter(arrays.values()))) if arrays else 0
     return [{name: values[k].item() for name, values in arrays.items()} for k in range(count)]
+
+
+def declares(core: type[GridCore] | GridCore, hook: str) -> bool:
+    """Whether an env implements the curriculum hook ``hook`` (``optimal_return``,
+    ``distinguishing``, ``edit_level``) rather than inheriting the default that refuses."""
+    cls = core if isinstance(core, type) else type(core)
+    return getattr(cls, hook) is not getattr(GridCore, hook)
 
 
 class GridCore:
@@ -110,6 +119,15 @@ class GridCore:
         :meth:`decision`: a level's decision square and the moves from it towards the
             intended target and the proxy (default: from :meth:`target_cells`).
 
+    Curriculum hooks: what a level curriculum (:mod:`goodhart.agents.curriculum`) and the red
+    team (``goodhart redteam``) ask of a level, as arrays of :meth:`level_arrays`. An env that
+    cannot answer one leaves its default, which says so; :func:`declares` tells which it has.
+        :meth:`optimal_return`: the exact optimal discounted true return of each level (oracle
+            regret, learnability).
+        :meth:`distinguishing`: whether the proxy and the intended target come apart there.
+        EDITS: name -> description of a small change of a level (move the goal, a wall...),
+            applied by :meth:`edit_level` (ACCEL's edits).
+
     State common to all envs: ``pos`` (N, 2) row/column, ``heading`` (N,) last move,
     ``steps`` (N,), and the episode's proxy and true returns.
     """
@@ -140,6 +158,7 @@ class GridCore:
     PROXY_RETURN: ClassVar[str] = "return"
     UNITS: ClassVar[Mapping[str, str]] = {}
     CONTRASTS: ClassVar[Mapping[str, str]] = {}
+    EDITS: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -178,12 +197,14 @@ class GridCore:
         )
         self._background = self._asarray(np.array(self.BACKGROUND, dtype=np.uint8))
         self.pos = self._zeros((n, 2), np.int64)
+        self.start_pos = self._zeros((n, 2), np.int64)  # where each copy's episode started: its level's ``pos``
         self.heading = self._zeros((n,), np.int64)
         self.steps = self._zeros((n,), np.int64)
         self.episode_return = self._zeros((n,), np.float64)
         self.episode_true_return = self._zeros((n,), np.float64)
         self._loaded = False
         self._buffers: dict[tuple[int, ...], Any] = {}
+        self._level_keys: tuple[str, ...] | None = None
 
     # ------------------------------------------------------------------ hooks
     @property
@@ -256,6 +277,29 @@ class GridCore:
             raise NotImplementedError(f"{type(self).__name__} lists the oversight region {region!r} but does not define it")
         return halves[region]
 
+    # ------------------------------------------------------------ curriculum hooks
+    def optimal_return(self, levels: Levels, gamma: float) -> np.ndarray:
+        """(k,) float64: the highest discounted true return any policy can get on each of
+        ``levels`` (the sum over steps t = 0, 1, ... of ``gamma**t`` times the true reward,
+        within ``max_steps``): what oracle regret subtracts the policy's return from. Envs
+        that can compute it exactly (the mazes, from shortest paths) override this."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not compute a level's optimal return, so oracle regret and "
+            "learnability cannot score its levels; use a value-based score (pvl or maxmc)"
+        )
+
+    def distinguishing(self, levels: Levels) -> np.ndarray:
+        """(k,) bool: on each of ``levels`` the proxy and the intended target come apart (a
+        policy that follows the proxy does not get the true return: ColorMaze's cue away from
+        the goal). What a curriculum's logs count, to show how often it plays such levels."""
+        raise NotImplementedError(f"{type(self).__name__} does not say which of its levels are distinguishing")
+
+    def edit_level(self, level: Mapping[str, np.ndarray], name: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """A new level: ``level`` (one level's arrays, as one row of :meth:`level_arrays`)
+        changed by the edit ``name`` (one of ``EDITS``), drawn from ``rng``; what ACCEL
+        (Parker-Holder et al. 2022) applies to the levels of highest regret."""
+        raise NotImplementedError(f"{type(self).__name__} declares no level edits (EDITS), so ACCEL cannot edit its levels")
+
     # ------------------------------------------------------------ steering hooks
     def decision(self, index: int) -> Decision | None:
         """The decision square of copy ``index``'s level seen from its agent's cell, where
@@ -295,23 +339,49 @@ class GridCore:
     # ------------------------------------------------------------- batch API
     def reset(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> None:
         """Start a new episode in copies ``indices``, each on a level drawn from its ``rng``."""
+        self.load_levels(indices, self.generate_levels(rngs))
+
+    def generate_levels(self, rngs: Sequence[np.random.Generator]) -> Levels:
+        """One level of ``self.distribution`` per generator, stacked: level array name ->
+        (k, ...) numpy array. A level is a reproducible object: the same generator state gives
+        the same arrays, which :meth:`load_levels` plays back bit for bit."""
         levels = [self._generate(rng) for rng in rngs]
+        return {key: np.stack([level[key] for level in levels]) for key in levels[0]}
+
+    def load_levels(self, indices: Sequence[int], levels: Levels) -> None:
+        """Start a new episode in copies ``indices`` on the given levels (as
+        :meth:`generate_levels` or :meth:`level_arrays` give them, one row per copy)."""
         idx = self._asarray(np.asarray(indices, dtype=np.int64))
-        for key in levels[0]:
-            stacked = np.stack([level[key] for level in levels])
+        for key, stacked in levels.items():
             if not self._loaded:
                 if hasattr(type(self), key):
                     raise TypeError(f"level array {key!r} of {type(self).__name__} would hide its attribute of that name")
                 if len(indices) != self.num_envs:
                     raise RuntimeError("the first reset must start every copy")
                 setattr(self, key, self._zeros((self.num_envs, *stacked.shape[1:]), stacked.dtype))
-            getattr(self, key)[idx] = self._asarray(stacked)
+            getattr(self, key)[idx] = self._asarray(np.asarray(stacked))
+        self.start_pos[idx] = self.pos[idx]
         self._loaded = True
         self.heading[idx] = 0
         self.steps[idx] = 0
         self.episode_return[idx] = 0.0
         self.episode_true_return[idx] = 0.0
         self._begin_episode(idx)
+
+    @property
+    def level_keys(self) -> tuple[str, ...]:
+        """The names of the level arrays (what ``_generate`` returns), in its order."""
+        if self._level_keys is None:
+            self._level_keys = tuple(self._generate(np.random.default_rng(0)))
+        return self._level_keys
+
+    def level_arrays(self, indices: Sequence[int] | None = None) -> Levels:
+        """The levels copies ``indices`` (default: all) are playing, as numpy copies: what
+        :meth:`load_levels` takes to play them again. The agent's ``pos`` is where its episode
+        started; an env whose other level arrays change during an episode (targets taken)
+        gives them as they are now, so a curriculum reads them at an episode's start."""
+        rows = np.arange(self.num_envs) if indices is None else np.asarray(indices, dtype=np.int64)
+        return {key: np.array(to_numpy(getattr(self, "start_pos" if key == "pos" else key))[rows], copy=True) for key in self.level_keys}
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any]:
         """Advance every copy: ``(reward, true_reward, terminated, truncated)`` arrays of (N,).

@@ -17,7 +17,7 @@ import numpy as np
 from gymnasium.utils import seeding
 
 from goodhart.envs.core.arrays import to_numpy
-from goodhart.envs.core.grid import GridCore
+from goodhart.envs.core.grid import GridCore, Levels
 
 
 def reset_levels(core: GridCore, seeds: Sequence[int]) -> list[np.random.Generator]:
@@ -75,6 +75,13 @@ def rollout(
     return _steps(core, act, reset_levels(core, seeds), autoreset)
 
 
+def rollout_levels(core: GridCore, act: Callable[[np.ndarray], Any], levels: Levels) -> Iterator[Step]:
+    """As :func:`rollout` without auto-reset, with copy ``i`` on row ``i`` of ``levels`` (as
+    :meth:`GridCore.level_arrays` gives them) instead of a seed's level: one episode each."""
+    core.load_levels(list(range(core.num_envs)), levels)
+    return _steps(core, act, [], False)
+
+
 def _steps(core: GridCore, act: Callable[[np.ndarray], Any], rngs: list[np.random.Generator], autoreset: bool) -> Iterator[Step]:
     n = core.num_envs
     live = np.ones(n, dtype=bool)
@@ -94,4 +101,4 @@ def _steps(core: GridCore, act: Callable[[np.ndarray], Any], rngs: list[np.rando
                 return
 
 
-__all__ = ["Step", "reset_levels", "rollout"]
+__all__ = ["Step", "reset_levels", "rollout", "rollout_levels"]

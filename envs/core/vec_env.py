@@ -18,7 +18,7 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from goodhart.envs.core.autoreset import AutoresetBatch
-from goodhart.envs.core.grid import GridCore, outcome_rows
+from goodhart.envs.core.grid import GridCore, Levels, outcome_rows
 from goodhart.envs.core.gym_env import observation_space
 
 
@@ -71,6 +71,15 @@ class GridVecEnv(VecEnv):
             infos[i]["terminal_observation"] = step.final_observations[k]
             infos[i]["TimeLimit.truncated"] = bool(step.truncated[i])
         return step.observations, step.reward.astype(np.float32), step.terminated | step.truncated, infos
+
+    # ------------------------------------------------------ level curricula
+    def play_levels(self, levels: Levels) -> np.ndarray:
+        """Start copy ``i`` on row ``i`` of ``levels`` and replay it after every episode until
+        :meth:`release_levels`; the observations (see ``AutoresetBatch.play_levels``)."""
+        return self.batch.play_levels(levels)
+
+    def release_levels(self) -> None:
+        self.batch.release()
 
     # ------------------------------------------------------ save and resume
     def state_dict(self) -> dict[str, Any]:

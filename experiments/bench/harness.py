@@ -38,6 +38,8 @@ RATIOS = (
     ("ppo/colormaze", "ppo/minigrid_zoo", "ColorMaze PPO / MiniGrid PPO with RL Zoo settings"),
     ("ppo/colormaze_rgb", "ppo/colormaze", "ColorMaze PPO on pixels (rgb_tile 4) / on planes"),
     ("ppo/colormaze_rgb2", "ppo/colormaze", "ColorMaze PPO on pixels (rgb_tile 2) / on planes"),
+    ("ppo/colormaze_plr", "ppo/colormaze_dr", "ColorMaze PPO, PLR⊥ replaying every rollout / domain randomization (target >= 0.8: at most 25 % slower per step)"),
+    ("ppo/colormaze_accel", "ppo/colormaze_dr", "ColorMaze PPO, ACCEL / domain randomization, per environment step (edit and new rollouts are not learned from)"),
 )
 
 

@@ -26,6 +26,9 @@ PPO_SETUPS = {
     "colormaze_full": ("ColorMaze PPO, full view", "colormaze.yaml with view=full: the same network on 4x7x7 whole-maze planes, the input size of MiniGrid's 7x7 view"),
     "colormaze_rgb": ("ColorMaze PPO, pixels", "colormaze.yaml with obs_mode=rgb: 52x52x3 agent-centred pixels (rgb_tile 4), a 4x4 stride-4 convolution to 16 channels per cell, then the same network"),
     "colormaze_rgb2": ("ColorMaze PPO, pixels, rgb_tile 2", "colormaze.yaml with obs_mode=rgb, rgb_tile=2: 26x26x3 pixels, a 2x2 stride-2 convolution to 16 channels per cell, then the same network"),
+    "colormaze_dr": ("ColorMaze PPO, curriculum dr", "colormaze.yaml with curriculum.method=dr: fresh levels, the curriculum counting distinguishing levels (the baseline of the curricula)"),
+    "colormaze_plr": ("ColorMaze PPO, PLR⊥ replaying", "colormaze.yaml with PLR⊥, oracle regret, replay_prob 1: every timed rollout samples 16 levels from the buffer, plays them, scores them and is learned from"),
+    "colormaze_accel": ("ColorMaze PPO, ACCEL", "colormaze.yaml with ACCEL, oracle regret, replay_prob 0.8: replays, edits (3 per level) and new levels, scored; the edit and new rollouts are not learned from"),
     "minigrid_cnn": ("MiniGrid PPO, our CNN and settings", "the same GridCNN and PPO settings on MiniGrid-Empty-8x8, ImgObsWrapper transposed to 3x7x7 (object indices 0..10, not normalized)"),
     "minigrid_zoo": ("MiniGrid PPO, RL Zoo settings", "RL Zoo's MiniGrid PPO: FlatObsWrapper (2835 inputs), VecNormalize, MlpPolicy 64-64, 8 envs, n_steps 128, batch 64, 10 epochs, lr 2.5e-4"),
 }
@@ -33,6 +36,9 @@ PPO_SETUPS = {
 # ColorMaze setups: colormaze.yaml with these --set overrides
 COLORMAZE_OVERRIDES = {
     "colormaze": [],
+    "colormaze_dr": ["curriculum.method=dr"],
+    "colormaze_plr": ["curriculum.method=plr", "curriculum.score=oracle", "curriculum.replay_prob=1.0"],
+    "colormaze_accel": ["curriculum.method=accel", "curriculum.score=oracle", "curriculum.replay_prob=0.8"],
     "colormaze_full": ["env_kwargs.view=full"],
     "colormaze_rgb": ["env_kwargs.obs_mode=rgb"],
     "colormaze_rgb2": ["env_kwargs.obs_mode=rgb", "env_kwargs.rgb_tile=2"],
@@ -81,8 +87,15 @@ def ppo_measurement(setup: str, repeats: int, quick: bool, seed: int = 0) -> dic
     if quick:
         ppo.update(n_steps=16, n_epochs=1, batch_size=min(ppo["batch_size"], 16 * n_envs))
     clock = {"env": 0.0, "forward": 0.0}
+    callback = None
     if setup in COLORMAZE_OVERRIDES:
-        venv = VecMonitor(make_vec(cfg.env, n_envs, seed=seed, **cfg.env_kwargs))
+        levels = make_vec(cfg.env, n_envs, seed=seed, **cfg.env_kwargs)
+        venv = VecMonitor(levels)
+        if cfg.curriculum is not None:
+            from goodhart.agents.curriculum import CurriculumSettings, LevelCurriculum
+
+            settings = CurriculumSettings(**{**cfg.curriculum.model_dump(), "edits": tuple(cfg.curriculum.edits)})
+            callback = LevelCurriculum(settings, levels, ppo["gamma"], seed, Path(tempfile.mkdtemp(prefix="goodhart-bench-")), None)
     elif setup == "minigrid_cnn":
         venv = VecMonitor(DummyVecEnv([minigrid_cnn_env] * n_envs))
     elif setup == "minigrid_zoo":
@@ -129,7 +142,7 @@ def ppo_measurement(setup: str, repeats: int, quick: bool, seed: int = 0) -> dic
 
     model.collect_rollouts, model.train = timed_collect, timed_train
     rollout_size = ppo["n_steps"] * n_envs
-    model.learn(rollout_size * (1 + repeats))
+    model.learn(rollout_size * (1 + repeats), callback=callback)
     measured = iterations[1:]
     rates = [rollout_size / (it["rollout"] + it["update"]) for it in measured]
     parts = ("forward", "env", "other", "update")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from goodhart.envs.core.level_sets import LevelSet
 from goodhart.envs.core.render import Renderer
 from goodhart.experiments.teaching.panels import Panel, plain
 
@@ -56,13 +57,13 @@ def compose(images: Sequence[np.ndarray]) -> np.ndarray:
 
 def frames(panels: Sequence[Panel], *, episodes: int, seed: int, renderer: Renderer) -> Iterator[Frame]:
     """Frames of ``episodes`` episodes played in lockstep by all panels: episode ``e`` on the
-    level of seed ``seed + e``; a panel whose episode ended stays on its last state until
+    level of seed ``seed + e`` (or a level set's level ``e``, see :class:`Panel`); a panel whose episode ended stays on its last state until
     all have ended. An episode gives ``1 + max(steps)`` frames (the start, then one per step)."""
     if episodes < 1:
         raise ValueError(f"--episodes {episodes}: must be at least 1")
     for episode in range(episodes):
         for panel in panels:
-            panel.start(seed + episode)
+            panel.start(seed + episode, episode)
         step = 0
         while True:
             last = all(panel.done for panel in panels)
@@ -83,6 +84,8 @@ class Played:
 
     titles: list[str]
     seed: int = 0
+    level_set: str | None = None  # the saved level set played (episode k on its level k, cycling), if any
+    level_count: int = 1
     outcomes: list[list[dict[str, Any]]] = field(default_factory=list)
     last_lines: list[list[list[str]]] = field(default_factory=list)
 
@@ -92,10 +95,18 @@ class Played:
 
     def summary(self) -> list[str]:
         """One line per episode: each panel's describe line."""
+        def where(k: int) -> str:
+            return f"seed {self.seed + k}" if self.level_set is None else f"level {k % self.level_count} of {self.level_set}"
+
         return [
-            f"episode {k + 1} (seed {self.seed + k}): " + " | ".join(f"{t}: {text[-1]}" for t, text in zip(self.titles, lines))
+            f"episode {k + 1} ({where(k)}): " + " | ".join(f"{t}: {text[-1]}" for t, text in zip(self.titles, lines))
             for k, lines in enumerate(self.last_lines)
         ]
 
 
-__all__ = ["Frame", "Played", "compose", "frames", "renderer_for"]
+def level_set_names(level_set: LevelSet | None) -> tuple[str | None, int]:
+    """What :class:`Played` says of a level set: its name and its number of levels."""
+    return (None, 1) if level_set is None else (level_set.name, level_set.count)
+
+
+__all__ = ["Frame", "Played", "compose", "frames", "level_set_names", "renderer_for"]

@@ -10,7 +10,8 @@ flags).
 Panels of one episode share its level seed: episode ``e`` of a run with ``seed=s`` plays the
 level of ``gym.make(env_id, distribution=...).reset(seed=s + e)``, and a sampling policy is
 seeded ``s + e`` too, so the episode is the first one of
-``run_episodes(policy, ..., episodes=1, level_seed=s + e)``.
+``run_episodes(policy, ..., episodes=1, level_seed=s + e)``. Given a saved level set instead
+(:mod:`goodhart.envs.core.level_sets`), episode ``e`` plays its level ``e``.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ import numpy as np
 from goodhart.agents.policies import Policy
 from goodhart.envs import core_class, make_vec
 from goodhart.envs.core.arrays import to_numpy
-from goodhart.envs.core.grid import GridCore
+from goodhart.envs.core.grid import GridCore, Levels
 from goodhart.envs.core.gym_env import overlay
+from goodhart.envs.core.level_sets import LevelSet, check_levels
 from goodhart.envs.core.render import TEXT, Line
-from goodhart.envs.core.rollout import Step, rollout
+from goodhart.envs.core.rollout import Step, rollout, rollout_levels
 from goodhart.envs.core.vec_env import GridVecEnv
 from goodhart.experiments.teaching.players import Show, resolve
 
@@ -70,6 +72,7 @@ class Panel:
     distribution: str
     max_steps: int | None = None
     learned: tuple[Any, float] | None = None  # (reward model, scale) the policy was trained on
+    levels: Levels | None = None  # saved levels to play instead of the distribution's, in order
     venv: GridVecEnv = field(init=False)
     done: bool = field(init=False, default=False)
     outcome: dict[str, Any] | None = field(init=False, default=None)
@@ -91,10 +94,19 @@ class Panel:
         """The observation the policy acts on next (the last one once the episode ended)."""
         return np.array(to_numpy(self.core.observe()), copy=True)
 
-    def start(self, seed: int) -> None:
-        """A new episode on the level of seed ``seed`` (the policy reseeded with it too)."""
+    def start(self, seed: int, episode: int = 0) -> None:
+        """A new episode on the level of seed ``seed`` (the policy reseeded with it too), or,
+        with ``levels``, on level ``episode`` of them (cycling)."""
         self.policy.reset(seed)
-        self._steps = rollout(self.core, lambda obs: self.policy.act(obs, self.venv), [seed])
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            return self.policy.act(obs, self.venv)
+
+        if self.levels is None:
+            self._steps = rollout(self.core, act, [seed])
+        else:
+            index = episode % len(next(iter(self.levels.values())))
+            self._steps = rollout_levels(self.core, act, {key: values[index : index + 1] for key, values in self.levels.items()})
         self.done, self.outcome, self.learned_return = False, None, 0.0
 
     def step(self) -> None:
@@ -130,21 +142,33 @@ def make_panels(
     *,
     deterministic: bool = False,
     max_steps: int | None = None,
+    level_set: LevelSet | None = None,
 ) -> list[Panel]:
-    """A panel for every player of ``show`` on every distribution (default: the show's). The
-    titles name the player where there are several, or where it is a reference policy."""
-    dists = check_distributions(show.env_id, distributions or show.distributions)
+    """A panel for every player of ``show`` on every distribution (default: the show's), or
+    with ``level_set``, one per player on its levels. The titles name the player where there
+    are several, or where it is a reference policy."""
+    if level_set is not None:
+        if distributions:
+            raise ValueError("--levels plays the saved levels: leave out --distribution")
+        if level_set.env_id != show.env_id:
+            raise ValueError(f"--levels {level_set.folder}: a level set of {level_set.env_id}, not of {show.env_id}")
+    dists = check_distributions(show.env_id, distributions or show.distributions)[:1 if level_set else None]
     panels = []
     for player in show.players:
         for dist in dists:
+            label = level_set.name if level_set else dist
             named = len(show.players) > 1 or player.reference
             if named and len(dists) > 1:
-                title = f"{player.label}, {dist}"
+                title = f"{player.label}, {label}"
             elif named:
                 title = player.label
             else:
-                title = f"{dist} levels"
-            panels.append(Panel(title, show.env_id, player.env_kwargs, player.make(deterministic), dist, max_steps, player.learned))
+                title = f"{label} levels" if level_set is None else label
+            panel = Panel(title, show.env_id, player.env_kwargs, player.make(deterministic), dist, max_steps, player.learned,
+                          None if level_set is None else level_set.levels)
+            if level_set is not None:
+                check_levels(panel.core, level_set.levels, str(level_set.folder))
+            panels.append(panel)
     return panels
 
 
@@ -158,17 +182,20 @@ def panels_for(
     max_steps: int | None = None,
     steer: Sequence[Any] = (),
     coef: float = -1.0,
+    levels: LevelSet | None = None,
 ) -> tuple[list[Panel], int]:
     """The panels of ``name`` and ``models`` (see
     :func:`~goodhart.experiments.teaching.players.resolve`) and the level seed of the first
     episode (``seed``, or the show's). ``steer``: steering vectors; each player whose model
-    one came from plays again beside itself, steered by it times ``coef``."""
+    one came from plays again beside itself, steered by it times ``coef``. ``levels``: a
+    saved level set, played in order instead of the distributions (the seed then seeds only
+    the policies' sampling)."""
     show = resolve(name, models)
     if steer:
         from goodhart.experiments.steering import steered_show
 
         show = steered_show(show, steer, coef)
-    panels = make_panels(show, distributions, deterministic=deterministic, max_steps=max_steps)
+    panels = make_panels(show, distributions, deterministic=deterministic, max_steps=max_steps, level_set=levels)
     return panels, show.seed if seed is None else seed
 
 

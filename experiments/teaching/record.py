@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from goodhart.experiments.teaching.frames import Played, frames, renderer_for
+from goodhart.envs.core.level_sets import load_level_set
+from goodhart.experiments.teaching.frames import Played, frames, level_set_names, renderer_for
 from goodhart.experiments.teaching.outputs import check_out
 from goodhart.experiments.teaching.panels import panels_for
 
@@ -62,20 +63,23 @@ def record(
     hold: float = 1.5,
     steer: Sequence[Any] = (),
     coef: float = -1.0,
+    levels: str | os.PathLike[str] | None = None,
 ) -> Recording:
     """Write the frames of ``name`` (as :func:`~goodhart.experiments.teaching.demo.demo`
     plays them) to ``out`` (``.gif``, or ``.mp4`` with the ``video`` extra; its folder must
     exist), headless; ``steer``, ``coef``: steered players beside their models (see
-    :func:`~goodhart.experiments.teaching.panels.panels_for`). Returns a :class:`Recording`."""
+    :func:`~goodhart.experiments.teaching.panels.panels_for`); ``levels``: a saved level set's
+    folder, episode ``e`` on its level ``e``. Returns a :class:`Recording`."""
     path = check_out(out, (".gif", ".mp4"))
     if fps < 1:
         raise ValueError(f"--fps {fps}: must be at least 1")
     get_writer = _mp4_writer() if path.suffix.lower() == ".mp4" else None
+    level_set = None if levels is None else load_level_set(levels)
     panels, seed = panels_for(name, models, distributions, seed=seed, deterministic=deterministic, max_steps=max_steps,
-                             steer=steer, coef=coef)
+                             steer=steer, coef=coef, levels=level_set)
     renderer = renderer_for(scale)
     images, durations = [], []
-    rec = Recording([p.title for p in panels], seed, path=path)
+    rec = Recording([p.title for p in panels], seed, *level_set_names(level_set), path=path)
     for frame in frames(panels, episodes=episodes, seed=seed, renderer=renderer):
         images.append(frame.image)
         durations.append(1000 / fps + (hold * 1000 if frame.last else 0))
