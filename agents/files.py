@@ -12,31 +12,11 @@ import csv
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-
-def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
-    """Write ``path`` through a temporary file in the same folder (``write(tmp)``), flushed to
-    disk, then rename it into place: whatever kills the writer, ``path`` holds the old file or
-    the whole new one, never a part. Creates the folder if needed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())  # the data on disk before the name points at it
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from goodhart.envs.core.files import write_atomic  # the one atomic writer, in the lowest layer that writes
 
 
 def map_leaves(value: Any, leaf: Callable[[Any], Any]) -> Any:

@@ -227,6 +227,12 @@ class CurriculumConfig(Strict):
     edits: list[str] = Field(default_factory=list, description="ACCEL: the env's edits it may use (empty: all of the env's EDITS)")
     num_edits: int = Field(3, ge=1, description="ACCEL: edits applied to each replayed level")
 
+    def settings(self) -> Any:
+        """The :class:`~goodhart.agents.curriculum.CurriculumSettings` the training callback takes."""
+        from goodhart.agents.curriculum import CurriculumSettings
+
+        return CurriculumSettings(**{**self.model_dump(), "edits": tuple(self.edits)})
+
 
 class RunConfig(Strict):
     """Everything that defines a training run."""

@@ -210,12 +210,13 @@ def evaluate(
             }
         entry["identical"], entry["constant"] = same_columns(played)
         record["flags"] = sorted(set(record["flags"]) | {k for k, v in played[0].items() if isinstance(v, bool)})
-        if subject.runs and set(subject.runs) == set(seeds) and all(has_episodes(r) for r in subject.runs.values()):
-            curves = training_curves([subject.runs[s] for s in seeds], core.PROXY_RETURN)
+        runs = [subject.runs[s] for s in seeds] if subject.runs and set(subject.runs) == set(seeds) else []
+        if runs and all(has_episodes(r) for r in runs):
+            curves = training_curves(runs, core.PROXY_RETURN)
             entry["training_curves"] = curves
             entry["metrics"][TRAINING] = training_metrics(curves)
-        if subject.runs and set(subject.runs) == set(seeds) and all(has_curriculum(r) for r in subject.runs.values()):
-            entry["metrics"][CURRICULUM] = curriculum_metrics([subject.runs[s] for s in seeds])
+        if runs and all(has_curriculum(r) for r in runs):
+            entry["metrics"][CURRICULUM] = curriculum_metrics(runs)
         record["policies"][subject.name] = entry
     bar.close()
     return record

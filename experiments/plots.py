@@ -317,15 +317,9 @@ def knob_figure(record: Mapping[str, Any], headline: Any = None) -> Any:
         means, errors = _errors([results.metrics(record, n, dist)[metric] for n in names])
         line = ax.errorbar(x, means, yerr=errors, marker="osD^v"[k % 5], ls=("-", "--", "-.", ":")[k % 4], capsize=3, color=f"C{k}", label=f"{dist}: {words(core, metric)}")
         colours[(dist, metric)] = line[0].get_color()
-    positive = x[x > 0]
-    if len(positive) and positive.max() / positive.min() >= 10:
-        ax.set_xscale("symlog", linthresh=positive.min(), linscale=0.6)
-    ax.set_xticks(x, [f"{v:g}" for v in x])
-    ax.minorticks_off()
-    ax.set_xlabel(textwrap.fill(knob["label"], 72))
+    _knob_axis(ax, x, knob["label"])
     ax.set_ylabel("share of episodes" if all(is_rate(record, m) for _, m in knob["metrics"]) else "mean per episode")
     ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
     recovery = knob.get("recovery")
     if recovery:
         colour = colours.get((recovery["distribution"], recovery["metric"]), "0.3")
@@ -347,13 +341,15 @@ def knob_plot(record: Mapping[str, Any], path: Path, headline: Any = None) -> No
     write_figure(lambda: knob_figure(record, headline), path, KNOB_WIDTH)
 
 
-def _knob_axis(ax: Any, x: np.ndarray, label: str | None) -> None:
+def _knob_axis(ax: Any, x: np.ndarray, label: str | None, narrow: bool = False) -> None:
     """The knob's axis: its tested values as ticks, on a symmetric log scale when they span
-    a factor of 10 or more (a log axis with 0 on it), labelled ``label`` if given."""
+    a factor of 10 or more (a log axis with 0 on it), labelled ``label`` if given; on a
+    ``narrow`` panel, crowded log ticks are turned."""
     positive = x[x > 0]
     if len(positive) and positive.max() / positive.min() >= 10:
         ax.set_xscale("symlog", linthresh=positive.min(), linscale=0.6)
-    ax.set_xticks(x, [f"{v:g}" for v in x], rotation=45 if len(x) > 3 and ax.get_xscale() == "symlog" else 0)
+    turned = narrow and len(x) > 3 and ax.get_xscale() == "symlog"
+    ax.set_xticks(x, [f"{v:g}" for v in x], rotation=45 if turned else 0)
     ax.minorticks_off()
     if label:
         ax.set_xlabel(textwrap.fill(label, 72))
@@ -382,7 +378,7 @@ def series_figure(record: Mapping[str, Any], metrics: Sequence[tuple[str, str]],
             stats = results.metrics(record, ref, dist).get(metric)
             if stats is not None:
                 ax.axhline(stats["mean"], color="0.4", ls=("--", ":", "-.")[j % 3], lw=1, label=f"reference: {ref}")
-        _knob_axis(ax, np.array(sorted(set(knob["values"].values()))), None)
+        _knob_axis(ax, np.array(sorted(set(knob["values"].values()))), None, narrow=True)
         ax.set_title(textwrap.fill(f"{dist}: {words(core, metric)}", 28))
         ax.set_ylim(-0.02, 1.02)
     axes[0][len(metrics) // 2].set_xlabel(textwrap.fill(knob["label"], 80))  # once, under the middle panel
@@ -411,7 +407,7 @@ def curriculum_figure(record: Mapping[str, Any], headline: Any = None) -> Any:
         x = np.array([knob["values"][c] for c in conds])
         means, errors = _errors([results.stats(record, c, CURRICULUM, "played_distinguishing") for c in conds])
         ax.errorbar(x, means, yerr=errors, marker="osD^v"[k % 5], capsize=3, color=f"C{k}", label=name)
-    _knob_axis(ax, x_all, knob["label"])
+    _knob_axis(ax, x_all, knob["label"], narrow=True)
     ax.set_yscale("symlog", linthresh=max(x_all[x_all > 0].min(), 1e-4) if (x_all > 0).any() else 1e-3, linscale=0.6)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("share of distinguishing levels in the episodes learned from")

@@ -158,21 +158,6 @@ def _rows(levels: Levels, indices: Sequence[int] | np.ndarray) -> Levels:
     return {key: values[np.asarray(indices, dtype=np.int64)] for key, values in levels.items()}
 
 
-def _edited(core: GridCore, levels: Levels, children: int, num_edits: int, rng: np.random.Generator) -> Levels:
-    """``children`` levels per level of ``levels`` (parent after parent), each after
-    ``num_edits`` edits drawn uniformly from the env's ``EDITS``."""
-    names = list(core.EDITS)
-    rows = []
-    for i in range(len(next(iter(levels.values())))):
-        parent = {key: values[i] for key, values in levels.items()}
-        for _ in range(children):
-            child = parent
-            for name in rng.choice(names, size=num_edits):
-                child = core.edit_level(child, str(name), rng)
-            rows.append(child)
-    return {key: np.stack([np.asarray(row[key]) for row in rows]) for key in levels}
-
-
 class Scorer:
     """Plays the policy on levels and scores them (:data:`SCORES`)."""
 
@@ -259,7 +244,7 @@ def run_redteam(spec: RedTeamSpec, out: str | Path) -> RedTeamResult:
         rng = np.random.default_rng(stream(EDITS))
         for round_ in range(1, spec.edit_rounds + 1):
             parents = pool.worst(spec.keep)
-            children = _edited(core, _rows(pool.all_levels(), parents), spec.children, spec.num_edits, rng)
+            children = core.edit_levels(_rows(pool.all_levels(), parents), list(core.EDITS), spec.num_edits, rng, spec.children)
             child_scores, _ = scorer.play(children, EDIT_SCORING, round_)
             pool.add(children, child_scores, [f"round {round_} edit of #{p}" for p in np.repeat(parents, spec.children)])
         # The edit operator's base rate: the same edits, of random levels, with no selection.
@@ -267,7 +252,7 @@ def run_redteam(spec: RedTeamSpec, out: str | Path) -> RedTeamResult:
         base = _rows(generated, base_rng.choice(spec.budget, size=spec.keep, replace=False))
         base_levels, base_scores, base_outcomes = [], [], []
         for round_ in range(1, spec.edit_rounds + 1):
-            base = _edited(core, base, spec.children, spec.num_edits, base_rng)
+            base = core.edit_levels(base, list(core.EDITS), spec.num_edits, base_rng, spec.children)
             score, played = scorer.play(base, BASELINE_SCORING, round_)
             base_levels.append(base)
             base_scores.append(score)

@@ -104,11 +104,11 @@ def measure_recovery(check: RecoveryCheck, record: dict[str, Any]) -> CheckResul
         r = found[series]["recovered_at"]
         return (math.inf, f"{series}: beyond {largest:g}") if r is None else (float(r), f"{series}: {r:g}")
 
-    bound, shown = at(check.than)
-    bound = check.factor * (largest if math.isinf(bound) else bound)
-    strict = math.isinf(at(check.than)[0])  # beyond the largest value: any tested value is below it
+    than_at, shown = at(check.than)
+    beyond = math.isinf(than_at)  # beyond the largest value: any tested value is below it
+    bound = check.factor * (largest if beyond else than_at)
     values = [at(s) for s in check.series]
-    ok = any(v < bound or (not strict and v <= bound) for v, _ in values if not math.isinf(v))
+    ok = any(v < bound or (not beyond and v <= bound) for v, _ in values if not math.isinf(v))
     text = ", ".join(t for _, t in values)
     return CheckResult(f"{check.text} — recovered at {text}; required at most {check.factor:g} x ({shown}) = {bound:g}", ok)
 
@@ -202,10 +202,10 @@ def series_recoveries(spec: SweepSpec, record: dict[str, Any], values: dict[str,
     """Per series, :func:`recovery` of its means against the baseline's mean at knob 0; a
     series with its own condition at 0 (not the baseline) may recover there already."""
     wanted = spec.knob_recovery
-    names = {spec.series_labels.get(wanted.baseline, wanted.baseline)} if wanted.baseline else set()
+    baseline = spec.series_labels.get(wanted.baseline, wanted.baseline) if wanted.baseline else None
     found: dict[str, Any] = {}
     for label, conds in series.items():
-        base_series = series.get(next(iter(names)), conds) if names else conds
+        base_series = series.get(baseline, conds)
         base = [c for c in base_series if values[c] == 0.0]
         if not base:
             continue

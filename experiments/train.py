@@ -33,7 +33,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Progr
 from stable_baselines3.common.vec_env import VecMonitor
 
 from goodhart.agents.checkpoint import from_tensors, newest_readable, restore_checkpoint, save_checkpoint
-from goodhart.agents.curriculum import CurriculumSettings, LevelCurriculum
+from goodhart.agents.curriculum import LevelCurriculum
 from goodhart.agents.files import CsvLog, write_atomic
 from goodhart.agents.model_io import LoadedModel, ModelFileError, find_policy, load_policy, save_model
 from goodhart.agents.policies import ModelPolicy, run_episodes
@@ -271,8 +271,7 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
         restore_checkpoint(model, venv, checkpoint)
     curriculum = None
     if cfg.curriculum is not None:
-        curriculum = LevelCurriculum(CurriculumSettings(**{**cfg.curriculum.model_dump(), "edits": tuple(cfg.curriculum.edits)}),
-                                     venv, cfg.ppo.gamma, cfg.seed, folder, resumed_at)
+        curriculum = LevelCurriculum(cfg.curriculum.settings(), venv, cfg.ppo.gamma, cfg.seed, folder, resumed_at)
         if checkpoint is not None and CURRICULUM_KEY in checkpoint:
             curriculum.load_state_dict(from_tensors(checkpoint[CURRICULUM_KEY]))
     saved_with = None if curriculum is None else (lambda: {CURRICULUM_KEY: curriculum.state_dict()})

@@ -28,19 +28,19 @@ LEVEL_STREAM = 24  # mixed into the seed of the curriculum's own new levels: a s
 
 @dataclass(frozen=True)
 class CurriculumSettings:
-    """A curriculum's knobs (the run config's ``curriculum:`` section; defaults after Jiang et
-    al. 2021b and Parker-Holder et al. 2022, the buffer scaled to runs of a few hundred
-    thousand steps). ``edits``: the env's edits ACCEL may use (empty: all of them)."""
+    """A curriculum's knobs, as the run config's ``curriculum:`` section gives them (its
+    defaults and their meaning are there: ``CurriculumConfig.settings()`` makes these).
+    ``edits``: the env's edits ACCEL may use (empty: all of them)."""
 
-    method: str = "plr"
-    score: str = "pvl"
-    robust: bool = True
-    buffer_size: int = 1000
-    replay_prob: float = 0.5
-    temperature: float = 0.3
-    staleness: float = 0.3
-    edits: tuple[str, ...] = ()
-    num_edits: int = 3
+    method: str
+    score: str
+    robust: bool
+    buffer_size: int
+    replay_prob: float
+    temperature: float
+    staleness: float
+    edits: tuple[str, ...]
+    num_edits: int
 
 
 class LevelCurriculum(BaseCallback):
@@ -156,7 +156,7 @@ class LevelCurriculum(BaseCallback):
             if self.kind == "replay":
                 self.buffer.update(self.slots, scores, rollout.best_returns(), self.clock)
                 if self.settings.method == "accel":
-                    self.pending = self._edited(self.levels)
+                    self.pending = self.core.edit_levels(self.levels, self.edits, self.settings.num_edits, self.rng)
             else:
                 distinguishing = self.level_is_distinguishing if self.counts else np.zeros(self.n, dtype=bool)
                 admitted = self.buffer.admit(self.levels, scores, rollout.best_returns(), distinguishing, self.clock)
@@ -169,16 +169,6 @@ class LevelCurriculum(BaseCallback):
             if not proxy[i]:  # no episode finished: what the unfinished one earned so far
                 proxy[i], true[i] = [float(self.proxy_so_far[i])], [float(self.true_so_far[i])]
         return LevelRollout(np.asarray(buffer.advantages), np.asarray(buffer.values), proxy, true, self.reached)
-
-    def _edited(self, levels: Levels) -> Levels:
-        """Each level after ``num_edits`` edits, each drawn uniformly from the allowed ones."""
-        rows = []
-        for i in range(self.n):
-            level = {key: values[i] for key, values in levels.items()}
-            for name in self.rng.choice(self.edits, size=self.settings.num_edits):
-                level = self.core.edit_level(level, str(name), self.rng)
-            rows.append(level)
-        return {key: np.stack([row[key] for row in rows]) for key in rows[0]}
 
     def _log(self, admitted: int) -> None:
         size = self.buffer.size

@@ -300,6 +300,20 @@ class GridCore:
         (Parker-Holder et al. 2022) applies to the levels of highest regret."""
         raise NotImplementedError(f"{type(self).__name__} declares no level edits (EDITS), so ACCEL cannot edit its levels")
 
+    def edit_levels(self, levels: Levels, names: Sequence[str], num_edits: int, rng: np.random.Generator, children: int = 1) -> Levels:
+        """``children`` new levels per level of ``levels`` (parent after parent), each the parent
+        after ``num_edits`` edits drawn uniformly from ``names`` (some of ``EDITS``): what a
+        curriculum and the red team make of the levels of highest regret."""
+        rows = []
+        for i in range(len(next(iter(levels.values())))):
+            parent = {key: values[i] for key, values in levels.items()}
+            for _ in range(children):
+                child = parent
+                for name in rng.choice(list(names), size=num_edits):
+                    child = self.edit_level(child, str(name), rng)
+                rows.append(child)
+        return {key: np.stack([np.asarray(row[key]) for row in rows]) for key in levels}
+
     # ------------------------------------------------------------ steering hooks
     def decision(self, index: int) -> Decision | None:
         """The decision square of copy ``index``'s level seen from its agent's cell, where

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from goodhart.envs.core.files import write_atomic
 from goodhart.envs.core.grid import GridCore, Levels
 
 ARRAYS, INDEX = "levels.npz", "levels.json"
@@ -100,18 +100,6 @@ def cycled(levels: Mapping[str, np.ndarray], episodes: int) -> Levels:
     return {key: np.asarray(values)[rows] for key, values in levels.items()}
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through a temporary file in its folder, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_level_set(
     folder: str | os.PathLike[str],
     env_id: str,
@@ -139,8 +127,8 @@ def save_level_set(
     index = {"format": FORMAT, "env": env_id, "env_kwargs": dict(env_kwargs), "count": count,
              "per_level": per_level, "meta": dict(meta or {})}
     text = json.dumps(index, indent=2) + "\n"
-    _write_atomic(folder / ARRAYS, write_arrays)
-    _write_atomic(folder / INDEX, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_atomic(folder / ARRAYS, write_arrays)
+    write_atomic(folder / INDEX, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return folder
 
 
@@ -175,7 +163,7 @@ def load_level_set(folder: str | os.PathLike[str]) -> LevelSet:
     if count != index.get("count"):
         raise LevelSetError(f"{where}: {ARRAYS} holds {count} levels, {INDEX} says {index.get('count')}")
     env_kwargs = dict(index.get("env_kwargs") or {})
-    keys = _level_keys(ENVS[env_id], env_kwargs)
+    keys = ENVS[env_id](1).level_keys  # the names, whatever the knobs
     if set(levels) != set(keys):
         raise LevelSetError(f"{where}: level arrays {sorted(levels)} are not {env_id}'s: {sorted(keys)}")
     per_level = dict(index.get("per_level") or {})
@@ -183,16 +171,6 @@ def load_level_set(folder: str | os.PathLike[str]) -> LevelSet:
         if not isinstance(values, list) or len(values) != count:
             raise LevelSetError(f"{folder / INDEX}: per-level {key!r} does not have one value per level ({count})")
     return LevelSet(folder, env_id, env_kwargs, {key: levels[key] for key in keys}, per_level, dict(index.get("meta") or {}))
-
-
-def _level_keys(core: type[GridCore], env_kwargs: Mapping[str, Any]) -> tuple[str, ...]:
-    """The level array names of ``core`` made with ``env_kwargs`` (its defaults where these do
-    not fit: the names do not depend on the knobs)."""
-    knobs = {key: value for key, value in env_kwargs.items() if key != "distribution"}
-    try:
-        return core(1, **knobs).level_keys
-    except (TypeError, ValueError):
-        return core(1).level_keys
 
 
 __all__ = ["ARRAYS", "INDEX", "LevelSet", "LevelSetError", "check_levels", "cycled", "level_count", "load_level_set", "save_level_set"]

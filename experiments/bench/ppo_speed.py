@@ -92,10 +92,9 @@ def ppo_measurement(setup: str, repeats: int, quick: bool, seed: int = 0) -> dic
         levels = make_vec(cfg.env, n_envs, seed=seed, **cfg.env_kwargs)
         venv = VecMonitor(levels)
         if cfg.curriculum is not None:
-            from goodhart.agents.curriculum import CurriculumSettings, LevelCurriculum
+            from goodhart.agents.curriculum import LevelCurriculum
 
-            settings = CurriculumSettings(**{**cfg.curriculum.model_dump(), "edits": tuple(cfg.curriculum.edits)})
-            callback = LevelCurriculum(settings, levels, ppo["gamma"], seed, Path(tempfile.mkdtemp(prefix="goodhart-bench-")), None)
+            callback = LevelCurriculum(cfg.curriculum.settings(), levels, ppo["gamma"], seed, Path(tempfile.mkdtemp(prefix="goodhart-bench-")), None)
     elif setup == "minigrid_cnn":
         venv = VecMonitor(DummyVecEnv([minigrid_cnn_env] * n_envs))
     elif setup == "minigrid_zoo":
