@@ -322,18 +322,25 @@ def reproduce(
     seeds: Annotated[Optional[int], typer.Option(min=1, help="Training seeds per condition. Default: the reproduction's (>= 5; fewer with --quick).")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Runs trained at once, one process each. Default: the number of cores.")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Try again the runs that failed every attempt in an earlier invocation (interrupted runs resume without it).")] = False,
-    out: Annotated[Optional[Path], typer.Option(help="Folder of the reproduction. Default: results/NAME (NAME-quick with --quick).")] = None,
+    trainer: Annotated[Optional[str], typer.Option(help="Who trains every run: shipped (the configs' tuned PPO settings), example (the single-file CleanRL-style PPO, generic settings) or zoo (SB3's PPO with RL Zoo's hyperparameters); see docs/trainers.md.", show_default="shipped")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder of the reproduction. Default: results/NAME (NAME-quick with --quick; -TRAINER added with --trainer).")] = None,
 ) -> None:
     """Train, evaluate and report one of the headline results. Re-running skips finished runs
     and resumes interrupted ones (Ctrl-C stops it without failing a run)."""
     from goodhart.experiments.config import ConfigError
     from goodhart.experiments.engine import default_workers
-    from goodhart.experiments.reproduce import load_reproduction, run_reproduction
+    from goodhart.experiments.reproduce import load_reproduction, run_reproduction, with_trainer
+    from goodhart.experiments.trainers import TRAINERS
 
-    folder = out or Path("results") / (f"{name}-quick" if quick else name)
+    if trainer is not None and trainer not in TRAINERS:
+        fail(f"--trainer {trainer!r} is not a trainer; valid ones: {', '.join(TRAINERS)}")
+    default = f"{name}-quick" if quick else name
+    folder = out or Path("results") / (default if trainer is None else f"{default}-{trainer}")
     with _experiment_errors():
         try:
             spec, path = load_reproduction(name)
+            if trainer is not None:
+                spec = with_trainer(spec, trainer)
             report, failed, checks = run_reproduction(spec, folder, quick=quick, seeds=list(range(seeds)) if seeds else None,
                                                       workers=workers or default_workers(), retry_failed=retry_failed, source=str(path))
         except ConfigError as err:

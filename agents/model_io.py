@@ -281,14 +281,27 @@ def save_model(model: PPO, path: str | os.PathLike[str], config: Mapping[str, An
             ``network`` (``channels``, ``strides``, ``features_dim``, ``net_arch``) and be
             JSON-serialisable.
     """
+    save_policy_tensors(model.policy.state_dict(), model.observation_space, model.action_space, path, config)
+
+
+def save_policy_tensors(state: Mapping[str, torch.Tensor], observation_space: spaces.Space, action_space: spaces.Space,
+                        path: str | os.PathLike[str], config: Mapping[str, Any]) -> None:
+    """Write a policy's weights (``state``: the tensors of the network ``config["network"]``
+    describes, under its names; each shared tensor once is enough) as :func:`save_model` does:
+    the way a trainer the project did not write (``goodhart.agents.example_ppo``) hands its
+    policy to the project's tools. The weights are checked against that network first."""
     from safetensors.torch import save_file
 
     missing = [key for key in ("env", "env_kwargs", "network") if key not in config]
     if missing:
         raise ValueError(f"config lacks {missing}; it needs 'env', 'env_kwargs' and 'network'")
+    expected = _build_policy({"observation_space": _space_to_json(observation_space), "action_space": _space_to_json(action_space),
+                              "config": dict(config)}).state_dict()
+    aliases = _aliases(expected)
+    problems = _mismatches(state, expected)
+    if problems:
+        raise ValueError(f"the weights do not fit the network {dict(config['network'])}: {problems}")
     weights_path, meta_path = model_paths(path)
-    state = model.policy.state_dict()
-    aliases = _aliases(state)
     tensors = {
         name: tensor.detach().to("cpu").contiguous().clone()
         for name, tensor in state.items()
@@ -300,8 +313,8 @@ def save_model(model: PPO, path: str | os.PathLike[str], config: Mapping[str, An
         "weights": weights_path.name,
         "weights_sha256": sha256_file(weights_path),
         "config": dict(config),
-        "observation_space": _space_to_json(model.observation_space),
-        "action_space": _space_to_json(model.action_space),
+        "observation_space": _space_to_json(observation_space),
+        "action_space": _space_to_json(action_space),
         "shared_tensors": aliases,
         "versions": _versions(),
     }

@@ -252,6 +252,7 @@ class RunConfig(Strict):
     reward_model: RewardModelConfig | None = None
     alarm: AlarmConfig | None = Field(None, description="a divergence alarm on audited episodes (goodhart.experiments.alarm); none by default")
     curriculum: CurriculumConfig | None = Field(None, description="a level curriculum (dr, plr, accel: goodhart.agents.curriculum); none by default: fresh levels every episode")
+    trainer: Literal["shipped", "example", "zoo"] = Field("shipped", description="who trains the run (goodhart.experiments.trainers): shipped, this config's PPO settings; example, the single-file CleanRL-style PPO with its generic settings; zoo, SB3's PPO with RL Zoo's hyperparameters. With example or zoo, n_envs, ppo and network are the trainer's")
 
     @field_validator("env")
     @classmethod
@@ -325,6 +326,8 @@ def validate(data: dict[str, Any], source: str, origins: Mapping[str, str] | Non
     ``{"total_timesteps": "--timesteps"}``), else ``source``. The env's own knobs are checked
     by building the env once."""
     cfg = validated(RunConfig, data, source, origins)
+    if cfg.trainer != "shipped":
+        cfg = _with_trainer(cfg, source, origins)
     instance = _check_env_kwargs(cfg, source, origins)
     _resolve_pixel_layer(cfg.network, instance, source, origins)
     if cfg.curriculum is not None:
@@ -332,6 +335,26 @@ def validate(data: dict[str, Any], source: str, origins: Mapping[str, str] | Non
             raise ConfigError(f"{origin('curriculum', source, origins)}: curriculum: a level curriculum cannot train against a reward model (reward_model) yet; drop one of them")
         _check_curriculum(cfg.curriculum, instance, origin("curriculum", source, origins))
     return cfg
+
+
+def _with_trainer(cfg: RunConfig, source: str, origins: Mapping[str, str] | None) -> RunConfig:
+    """``cfg`` with the n_envs, ppo and network of its trainer (goodhart.experiments.trainers),
+    or a ConfigError where the config asks the trainer for what it does not do."""
+    from goodhart.experiments.trainers import SHIPPED_ONLY, TRAINER_SECTIONS, trainer_settings
+
+    where = origin("trainer", source, origins)
+    for key in SHIPPED_ONLY:
+        if getattr(cfg, key) is not None and cfg.trainer == "example":
+            raise ConfigError(f"{where}: trainer: {cfg.trainer} does not train with {key}; drop it or use trainer: shipped")
+    for key, flag in (origins or {}).items():
+        if key.split(".")[0] in TRAINER_SECTIONS:
+            raise ConfigError(f"{flag}: trainer: {cfg.trainer} trains with its own n_envs, ppo and network; drop {flag} or use trainer: shipped")
+    shipped = read_yaml(default_config_path(cfg.env)).get("network", {})
+    try:
+        settings = trainer_settings(cfg.trainer, cfg.env, NetworkConfig(**shipped).model_dump())
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    return validated(RunConfig, cfg.model_dump() | settings, f"{where} (the {cfg.trainer} trainer's settings)")
 
 
 def _check_curriculum(cur: CurriculumConfig, env: GridCore, where: str) -> None:

@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import math
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -334,4 +334,30 @@ def reproductions_table(results_dir: str | Path, specs: Sequence[tuple[str, Any]
             raise HeadlineError(f"{name}: {quick} records no wall time")
         target = link.format(results=folder.as_posix(), name=name)
         lines.append(f"| [`{name}`]({target}) | {h.phenomenon} | {headline_cell(record, h)} | {duration(seconds)} |")
+    return lines
+
+
+def trainers_table(results_dir: str | Path, specs: Sequence[tuple[str, Any]], trainers: Sequence[str],
+                   checks: Callable[[Path, Any], Sequence[Any]]) -> list[str]:
+    """docs/trainers.md's table: a line per reproduction, a column per trainer, each cell the
+    headline number of the committed results trained by that trainer (``NAME`` for
+    ``shipped``, ``NAME-TRAINER`` for the others) with its seeds and how many of the
+    reproduction's checks hold (``checks(folder, spec)``: each with a ``passed`` flag);
+    "not measured" where no results are committed."""
+    folder = Path(results_dir)
+    lines = ["| reproduction | " + " | ".join(trainers) + " |", "|---" * (len(trainers) + 1) + "|"]
+    for name, spec in specs:
+        cells = []
+        for trainer in trainers:
+            path = folder / (name if trainer == "shipped" else f"{name}-{trainer}") / "results.json"
+            if not path.exists():
+                cells.append("not measured")
+                continue
+            record = json.loads(path.read_text())
+            h = named_headline(record, spec)
+            held = checks(path.parent, spec)
+            seeds = len(h.value.get("per_seed", []))
+            cell = f"{headline_cell(record, h)}; {seeds} seeds" if seeds else headline_cell(record, h)
+            cells.append(f"{cell}; checks {sum(c.passed for c in held)}/{len(held)}")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return lines

@@ -303,6 +303,12 @@ def load_reproduction(name: str) -> tuple[Any, Path]:
     return KINDS[kind].load(path), path
 
 
+def with_trainer(spec: Any, trainer: str) -> Any:
+    """``spec`` with every run trained by ``trainer`` (goodhart.experiments.trainers); each
+    run's config.yaml records it."""
+    return spec.model_copy(update={"set": {**spec.set, "trainer": trainer}})
+
+
 def run_reproduction(spec: Any, out: Path, **options: Any) -> tuple[Path, list[str], list[tuple[str, bool]]]:
     """Run a reproduction of any kind; its report, failed runs and checks."""
     return KINDS[spec.kind].run(spec, out, **options)
@@ -335,18 +341,29 @@ def rerender(folder: Path, spec: Any = None, title: str | None = None, about: st
     return KINDS[kind].rerender(folder, raw, spec, title=title, about=about)
 
 
+def record_checks(record: dict[str, Any], spec: Any) -> list[CheckResult]:
+    """A record's expected effects: those stored in it, or, for an older sweep record that has
+    none stored, ``spec``'s measured again on it (none without a spec)."""
+    if "checks" in record:
+        return [CheckResult(c["text"], bool(c["pass"])) for c in record["checks"]]
+    if spec is not None and spec.kind == "sweep":
+        return sweep_checks(spec, record, bool((record.get("sweep") or {}).get("quick")))
+    return []
+
+
+def folder_checks(folder: Path, spec: Any) -> list[CheckResult]:
+    """The expected effects of the results in ``folder`` (see :func:`record_checks`)."""
+    raw = json.loads((folder / "results.json").read_text())
+    return record_checks(raw if "checks" in raw else read_results(folder), spec)
+
+
 def rerender_sweep(folder: Path, raw: dict[str, Any], spec: SweepSpec | None, title: str | None = None, about: str | None = None) -> Path:
     """A sweep's report again from its record (``raw``, as read; its NaNs restored here)."""
     record = read_results(folder)
     name = (raw.get("sweep") or {}).get("name")
     info = record.get("sweep") or {}
     quick = bool(info.get("quick"))
-    if "checks" in record:
-        checks = [CheckResult(c["text"], bool(c["pass"])) for c in record["checks"]]
-    elif spec is not None:
-        checks = sweep_checks(spec, record, quick)
-    else:
-        checks = []
+    checks = record_checks(record, spec)
     extra = ""
     if "wall_seconds" in info:
         runs = sum(len(results.entry(record, n)["seeds"]) for n in results.trained_names(record)) + len(info.get("failed_runs", []))

@@ -58,6 +58,7 @@ from goodhart.experiments.config import CONFIG_DIR, ConfigError, LevelSets, RunC
 from goodhart.experiments.engine import Backend, Job, Manifest, run_jobs
 from goodhart.experiments.seeds import HELD_OUT_LEVEL_SEED
 from goodhart.experiments.train import TrainSpec, steps_taken, train_stage
+from goodhart.experiments.trainers import TRAINER_SECTIONS
 
 REPRODUCTIONS_DIR = Path(__file__).parent / "reproductions"
 
@@ -322,6 +323,9 @@ def validated_assignment(assignment: dict[str, Any], cfg: RunConfig) -> dict[str
     data = cfg.model_dump()
     spelled = {}
     for key, value in assignment.items():
+        if cfg.trainer != "shipped" and key.split(".")[0] in TRAINER_SECTIONS:
+            spelled[key] = value  # the trainer replaced it: the condition keeps its name
+            continue
         node: Any = data
         for part in key.split("."):
             node = node.get(part, value) if isinstance(node, dict) else value

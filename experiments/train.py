@@ -240,6 +240,8 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
     :func:`open_run`), possibly to a larger ``total_timesteps``; returns the model path stem
     (``folder/model``). ``progress(steps)`` is called after every rollout (the experiment
     engine's display)."""
+    if cfg.trainer == "example":
+        return train_example(cfg, folder, resume=resume, start_if_missing=start_if_missing, progress=progress)
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: cuda was asked for, but torch sees no GPU on this machine (use device: cpu or auto)")
     rlhf = None
@@ -308,6 +310,51 @@ def train(cfg: RunConfig, folder: Path, *, resume: bool = False, start_if_missin
     elapsed = time.time() - started
     print(f"trained {folder}: {model.num_timesteps} steps in {elapsed:.0f} s", file=sys.stderr)
     return folder / "model"
+
+
+def train_example(cfg: RunConfig, folder: Path, *, resume: bool, start_if_missing: bool,
+                  progress: Callable[[int], None] | None) -> Path:
+    """Train the run with the single-file example PPO (:mod:`goodhart.agents.example_ppo`),
+    its generic settings (the run config's n_envs, ppo and network, set from them), and write
+    its policy as the project's model file. It keeps no checkpoints: a run resumed before its
+    model was written trains again from step 0."""
+    from goodhart.agents.example_ppo import Args, policy_tensors
+    from goodhart.agents.model_io import save_policy_tensors
+
+    model = folder / "model"
+    if resume and (folder / "config.yaml").exists() and load_policy_quietly(model):
+        print(f"{folder}: trained already (the example trainer's model is there)", file=sys.stderr)
+        return model
+    if resume and (folder / "config.yaml").exists():
+        print(f"{folder}: the example trainer keeps no checkpoints; training again from step 0", file=sys.stderr)
+        (folder / "config.yaml").unlink()
+    cfg, _ = open_run(cfg, folder, False, start_if_missing)
+    started = time.time()
+    args = Args(env_id=cfg.env, env_kwargs=dict(cfg.env_kwargs), seed=cfg.seed, total_timesteps=cfg.total_timesteps, torch_threads=cfg.torch_threads)
+    agent = train_with_args(args, folder, progress)
+    space = make_vec(cfg.env, 1, **cfg.env_kwargs)
+    save_policy_tensors(policy_tensors(agent), space.observation_space, space.action_space, model, cfg.model_dump(mode="json"))
+    print(f"trained {folder} with the example PPO: {cfg.total_timesteps} steps in {time.time() - started:.0f} s", file=sys.stderr)
+    return model
+
+
+def train_with_args(args: Any, folder: Path, progress: Callable[[int], None] | None) -> Any:
+    """The example PPO's training, its per-episode lines kept in ``folder/train.log``."""
+    import contextlib
+
+    from goodhart.agents.example_ppo import train as example_train
+
+    with open(folder / "train.log", "w") as log, contextlib.redirect_stdout(log):
+        return example_train(args, folder, progress)
+
+
+def load_policy_quietly(model: Path) -> bool:
+    """Whether a readable model file is at ``model``."""
+    try:
+        load_policy(model)
+    except ModelFileError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,34 @@
-"""Rewrite the README's reproductions table from the committed results (docs/results/): run it
-after committing a reproduction's full or quick results; tests/test_docs.py fails while the
-table and the results disagree."""
+"""Rewrite the tables that state committed results: the README's reproductions table and
+docs/trainers.md's trainer table, from docs/results/. Run it after committing a reproduction's
+results (full, quick, or under another trainer); tests/test_docs.py fails while a table and
+the results disagree."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from goodhart.experiments.headline import reproductions_table
-from goodhart.experiments.reproduce import load_reproduction
+from goodhart.experiments.headline import reproductions_table, trainers_table
+from goodhart.experiments.reproduce import folder_checks, load_reproduction
 from goodhart.experiments.sweep import reproduction_names
+from goodhart.experiments.trainers import TRAINERS
 
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- reproductions-table:start -->", "<!-- reproductions-table:end -->"
+TABLES = {
+    "README.md": ("<!-- reproductions-table:start -->", "<!-- reproductions-table:end -->", reproductions_table),
+    "docs/trainers.md": ("<!-- trainers-table:start -->", "<!-- trainers-table:end -->", lambda folder, specs: trainers_table(folder, specs, list(TRAINERS), folder_checks)),
+}
 
 
-def table() -> str:
-    specs = [(name, load_reproduction(name)[0]) for name in reproduction_names()]
-    return "\n".join(reproductions_table("docs/results", specs))
-
-
-def with_table(readme: str) -> str:
-    head, _, rest = readme.partition(START)
-    _, _, tail = rest.partition(END)
-    return f"{head}{START}\n{table()}\n{END}{tail}"
+def with_table(text: str, start: str, end: str, lines: list[str]) -> str:
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{tail}"
 
 
 if __name__ == "__main__":
-    os.chdir(ROOT)  # the table's links and paths are relative to the repository
-    (ROOT / "README.md").write_text(with_table((ROOT / "README.md").read_text()))
+    os.chdir(ROOT)  # the tables' links and paths are relative to the repository
+    specs = [(name, load_reproduction(name)[0]) for name in reproduction_names()]
+    for name, (start, end, table) in TABLES.items():
+        path = ROOT / name
+        path.write_text(with_table(path.read_text(), start, end, table("docs/results", specs)))

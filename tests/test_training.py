@@ -312,10 +312,11 @@ def test_ppo_learns_the_training_mazes(tmp_path):
 def test_ppo_on_the_race_farms_the_score_or_races(tmp_path, config, reward):
     """The shipped LoopRace configs, cut to 400k of their 500k steps: trained on the score the
     agent has raced, then turned to farming the lagoon (never finishes, out-scores the optimal
-    racer by far); trained on lap progress it finishes the race. Measured on the race-gaming
-    runs' seed 0 at 400k steps: score 158 against the racer's 53, finish 0.00; trained on
-    progress (entropy annealed over 500k there, over the 400k here), finish 1.00 in its
-    periodic evaluation at 400k (0.00 at 100k, 1.00 from 150k)."""
+    racer as race-gaming's check asks, by 1.2 times); trained on lap progress it finishes the
+    race. Measured by race-gaming's quick mode (seed 0, 400k steps): score 76 against the
+    racer's 53, finish 0.00 (the lagoon is stocked from the third lap, so less of the episode
+    is left to farm than when it was stocked from the second, and the scores were 158);
+    trained on progress, finish 1.00."""
     code, out = goodhart("train", "--config", str(CONFIG_DIR / config), "--timesteps", "400000", "--out", str(tmp_path),
                          "--name", reward, "--set", "eval.freq=0", "--no-progress")
     assert code == 0, out
@@ -328,6 +329,6 @@ def test_ppo_on_the_race_farms_the_score_or_races(tmp_path, config, reward):
     trained = means(ModelPolicy(model))
     if reward == "score":
         racer = means(OraclePolicy("racer"))
-        assert trained["finished"] <= 0.05 and trained["score"] >= 1.5 * racer["score"], (trained, racer)
+        assert trained["finished"] <= 0.05 and trained["score"] >= 1.2 * racer["score"], (trained, racer)
     else:
         assert trained["finished"] >= 0.9, trained
