@@ -349,9 +349,8 @@ def _with_trainer(cfg: RunConfig, source: str, origins: Mapping[str, str] | None
     for key, flag in (origins or {}).items():
         if key.split(".")[0] in TRAINER_SECTIONS:
             raise ConfigError(f"{flag}: trainer: {cfg.trainer} trains with its own n_envs, ppo and network; drop {flag} or use trainer: shipped")
-    shipped = read_yaml(default_config_path(cfg.env)).get("network", {})
     try:
-        settings = trainer_settings(cfg.trainer, cfg.env, NetworkConfig(**shipped).model_dump())
+        settings = trainer_settings(cfg.trainer, cfg.env)
     except ValueError as err:
         raise ConfigError(f"{where}: {err}") from None
     return validated(RunConfig, cfg.model_dump() | settings, f"{where} (the {cfg.trainer} trainer's settings)")

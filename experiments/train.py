@@ -19,6 +19,7 @@ Run folder ``<out>/<name>/seed<k>/``::
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -318,7 +319,7 @@ def train_example(cfg: RunConfig, folder: Path, *, resume: bool, start_if_missin
     its generic settings (the run config's n_envs, ppo and network, set from them), and write
     its policy as the project's model file. It keeps no checkpoints: a run resumed before its
     model was written trains again from step 0."""
-    from goodhart.agents.example_ppo import Args, policy_tensors
+    from goodhart.agents.example_ppo import Args, policy_tensors, train as example_train
     from goodhart.agents.model_io import save_policy_tensors
 
     model = folder / "model"
@@ -331,21 +332,12 @@ def train_example(cfg: RunConfig, folder: Path, *, resume: bool, start_if_missin
     cfg, _ = open_run(cfg, folder, False, start_if_missing)
     started = time.time()
     args = Args(env_id=cfg.env, env_kwargs=dict(cfg.env_kwargs), seed=cfg.seed, total_timesteps=cfg.total_timesteps, torch_threads=cfg.torch_threads)
-    agent = train_with_args(args, folder, progress)
+    with open(folder / "train.log", "w") as log, contextlib.redirect_stdout(log):  # its per-rollout lines
+        agent = example_train(args, folder, progress)
     space = make_vec(cfg.env, 1, **cfg.env_kwargs)
     save_policy_tensors(policy_tensors(agent), space.observation_space, space.action_space, model, cfg.model_dump(mode="json"))
     print(f"trained {folder} with the example PPO: {cfg.total_timesteps} steps in {time.time() - started:.0f} s", file=sys.stderr)
     return model
-
-
-def train_with_args(args: Any, folder: Path, progress: Callable[[int], None] | None) -> Any:
-    """The example PPO's training, its per-episode lines kept in ``folder/train.log``."""
-    import contextlib
-
-    from goodhart.agents.example_ppo import train as example_train
-
-    with open(folder / "train.log", "w") as log, contextlib.redirect_stdout(log):
-        return example_train(args, folder, progress)
 
 
 def load_policy_quietly(model: Path) -> bool:

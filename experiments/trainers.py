@@ -16,6 +16,7 @@ trainer.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,6 @@ TRAINERS = {
 ZOO_FILE = Path(__file__).parents[1] / "agents" / "configs" / "zoo" / "ppo.yml"
 # RL Zoo keys that are stable-baselines3 PPO hyperparameters of a run config's ppo section
 ZOO_PPO_KEYS = ("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "clip_range", "ent_coef", "vf_coef", "max_grad_norm")
-# what stable-baselines3's PPO takes for a key an RL Zoo entry leaves out (rl_zoo3 does the same)
-SB3_PPO_DEFAULTS = {"learning_rate": 3e-4, "n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gamma": 0.99, "gae_lambda": 0.95,
-                    "clip_range": 0.2, "ent_coef": 0.0, "vf_coef": 0.5, "max_grad_norm": 0.5}
 # RL Zoo keys the file may hold that the project does not train with (rl_zoo3 reads them)
 ZOO_OTHER_KEYS = ("policy", "n_timesteps", "normalize", "env_kwargs", "policy_kwargs")
 # the run config's sections a trainer other than shipped sets itself
@@ -58,9 +56,19 @@ def zoo_hyperparameters(env_id: str, path: Path = ZOO_FILE) -> dict[str, Any]:
     return entry
 
 
-def trainer_settings(trainer: str, env_id: str, shipped_network: dict[str, Any]) -> dict[str, Any]:
+def sb3_ppo_defaults() -> dict[str, Any]:
+    """What stable-baselines3's PPO takes for each of ``ZOO_PPO_KEYS`` an RL Zoo entry leaves
+    out (rl_zoo3 does the same), read off its signature."""
+    from stable_baselines3 import PPO
+
+    parameters = inspect.signature(PPO).parameters
+    return {key: parameters[key].default for key in ZOO_PPO_KEYS}
+
+
+def trainer_settings(trainer: str, env_id: str) -> dict[str, Any]:
     """The ``n_envs``, ``ppo`` and ``network`` sections a run trains with under ``trainer``
-    (``shipped``: none, the config's own stay)."""
+    (``shipped``: none, the config's own stay). Zoo's network is the project's CNN, as the
+    env's shipped config sets it."""
     if trainer == "shipped":
         return {}
     if trainer == "example":
@@ -72,7 +80,10 @@ def trainer_settings(trainer: str, env_id: str, shipped_network: dict[str, Any])
                "ent_coef": args.ent_coef, "vf_coef": args.vf_coef, "max_grad_norm": args.max_grad_norm}
         return {"n_envs": args.num_envs, "ppo": ppo, "network": network_config(args)}
     if trainer == "zoo":
+        from goodhart.experiments.config import NetworkConfig, default_config_path, read_yaml
+
         entry = zoo_hyperparameters(env_id)
-        ppo = SB3_PPO_DEFAULTS | {k: entry[k] for k in ZOO_PPO_KEYS if k in entry}
-        return {"n_envs": entry.get("n_envs", 1), "ppo": ppo, "network": shipped_network}
+        ppo = sb3_ppo_defaults() | {k: entry[k] for k in ZOO_PPO_KEYS if k in entry}
+        network = NetworkConfig(**read_yaml(default_config_path(env_id)).get("network", {}))
+        return {"n_envs": entry.get("n_envs", 1), "ppo": ppo, "network": network.model_dump()}
     raise ValueError(f"trainer {trainer!r} is not a trainer; valid ones: {', '.join(TRAINERS)}")

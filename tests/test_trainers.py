@@ -84,7 +84,7 @@ def test_trainer_zoo_takes_rl_zoos_numbers_and_the_shipped_cnn():
 def test_every_env_has_an_rl_zoo_entry():
     assert set(ENVS) <= set(yaml.safe_load(ZOO_FILE.read_text()))
     for env_id in ENVS:
-        assert trainer_settings("zoo", env_id, {})["n_envs"] >= 1
+        assert trainer_settings("zoo", env_id)["n_envs"] >= 1
 
 
 def test_a_trainer_refuses_what_it_does_not_do(tmp_path):
