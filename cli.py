@@ -329,13 +329,12 @@ def reproduce(
     and resumes interrupted ones (Ctrl-C stops it without failing a run)."""
     from goodhart.experiments.config import ConfigError
     from goodhart.experiments.engine import default_workers
-    from goodhart.experiments.reproduce import load_reproduction, run_reproduction, with_trainer
+    from goodhart.experiments.reproduce import folder_name, load_reproduction, run_reproduction, with_trainer
     from goodhart.experiments.trainers import TRAINERS
 
     if trainer is not None and trainer not in TRAINERS:
         fail(f"--trainer {trainer!r} is not a trainer; valid ones: {', '.join(TRAINERS)}")
-    default = f"{name}-quick" if quick else name
-    folder = out or Path("results") / (default if trainer is None else f"{default}-{trainer}")
+    folder = out or Path("results") / folder_name(name, quick, trainer)
     with _experiment_errors():
         try:
             spec, path = load_reproduction(name)

@@ -70,6 +70,8 @@ class AlarmStudySpec(Strict):
     alarm: dict[str, Any] = Field(default_factory=dict, description="the alarm's settings (an alarm: section of a run config) besides the audit share")
     checks: list[Check] = Field(default_factory=list)
     quick: AlarmStudyQuick = Field(default_factory=AlarmStudyQuick)
+    trainer: str | None = Field(None, description="who trains the sources' runs where they are run and whose runs are "
+                                "reused (goodhart.experiments.trainers; `goodhart reproduce --trainer`); default: the configs' own")
 
     def source_reproductions(self) -> list[str]:
         """The reproductions whose runs the study reads."""
@@ -127,7 +129,7 @@ def run_measures(folder: Path, spec: AlarmStudySpec) -> dict[str, Any]:
 def run_alarm_study(spec: AlarmStudySpec, out: Path, *, quick: bool = False, seeds: list[int] | None = None, source: str = "reproduction",
                     **options: Any) -> tuple[Path, list[str], list[CheckResult]]:
     """Find (or run) every source's runs, replay the alarm over them, report."""
-    from goodhart.experiments.reproduce import measure, source_folder
+    from goodhart.experiments.reproduce import measure, source_folder, spec_trainer
 
     started = time.time()
     out.mkdir(parents=True, exist_ok=True)
@@ -136,7 +138,7 @@ def run_alarm_study(spec: AlarmStudySpec, out: Path, *, quick: bool = False, see
                               "audit_shares": spec.audit_shares, "distributions": [audit_label(s) for s in spec.audit_shares] + [CURVE]}
     failed: list[str] = []
     for src in sources:
-        folder = source_folder(src.reproduction, out, quick=quick, seeds=seeds, **options)
+        folder = source_folder(src.reproduction, out, quick=quick, seeds=seeds, trainer=spec_trainer(spec), **options)
         for condition, expected in src.conditions.items():
             runs = sorted((folder / "runs" / condition).glob("seed*/episodes.csv"))
             name = f"{src.reproduction}: {condition}"

@@ -338,12 +338,13 @@ def reproductions_table(results_dir: str | Path, specs: Sequence[tuple[str, Any]
 
 
 def trainers_table(results_dir: str | Path, specs: Sequence[tuple[str, Any]], trainers: Sequence[str],
-                   checks: Callable[[Path, Any], Sequence[Any]]) -> list[str]:
+                   checks: Callable[[Path, Any], Sequence[Any]], refusal: Callable[[Any, str], str | None]) -> list[str]:
     """docs/trainers.md's table: a line per reproduction, a column per trainer, each cell the
     headline number of the committed results trained by that trainer (``NAME`` for
     ``shipped``, ``NAME-TRAINER`` for the others) with its seeds and how many of the
-    reproduction's checks hold (``checks(folder, spec)``: each with a ``passed`` flag);
-    "not measured" where no results are committed."""
+    reproduction's checks hold (``checks(folder, spec)``: each with a ``passed`` flag). Where
+    no results are committed: why the trainer cannot run it (``refusal(spec, trainer)``), or
+    "not measured"."""
     folder = Path(results_dir)
     lines = ["| reproduction | " + " | ".join(trainers) + " |", "|---" * (len(trainers) + 1) + "|"]
     for name, spec in specs:
@@ -351,7 +352,8 @@ def trainers_table(results_dir: str | Path, specs: Sequence[tuple[str, Any]], tr
         for trainer in trainers:
             path = folder / (name if trainer == "shipped" else f"{name}-{trainer}") / "results.json"
             if not path.exists():
-                cells.append("not measured")
+                reason = refusal(spec, trainer)
+                cells.append(f"cannot run: {reason}" if reason else "not measured")
                 continue
             record = json.loads(path.read_text())
             h = named_headline(record, spec)

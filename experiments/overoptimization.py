@@ -304,6 +304,7 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
     base = read_yaml(Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config)
     overrides = {**spec.set, **(spec.quick.set if quick else {})}
     probe = _run_config(base, overrides, {}, seeds[0], source)  # the env and network of every run
+    check_ppo_config(spec, quick, source)
     env_kwargs = dict(probe.env_kwargs)
     backend = backend or LocalBackend(workers)
     out.mkdir(parents=True, exist_ok=True)
@@ -404,6 +405,14 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
     report = write_overoptimization_report(record, spec, out, checks)
     print_checks(checks)
     return report, failed, checks
+
+
+def check_ppo_config(spec: OveroptimizationSpec, quick: bool = False, source: str = "reproduction") -> None:
+    """Validate what the PPO stage will ask of its run config (a reward model, a cloned start),
+    so that a trainer that cannot do it is refused before the earlier stages run: a ConfigError."""
+    base = read_yaml(Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config)
+    overrides = {**spec.set, **(spec.quick.set if quick else {}), **({"init": "sft"} if spec.sft else {})}
+    _run_config(base, overrides, {"path": "reward_model"}, 0, source)
 
 
 def earlier_seconds(path: Path) -> dict[str, float]:

@@ -305,8 +305,36 @@ def load_reproduction(name: str) -> tuple[Any, Path]:
 
 def with_trainer(spec: Any, trainer: str) -> Any:
     """``spec`` with every run trained by ``trainer`` (goodhart.experiments.trainers); each
-    run's config.yaml records it."""
+    run's config.yaml records it. A study of other reproductions' runs (an alarm) names the
+    trainer of its sources in its own ``trainer`` field, having no run config of its own."""
+    if "trainer" in type(spec).model_fields:
+        return spec.model_copy(update={"trainer": trainer})
     return spec.model_copy(update={"set": {**spec.set, "trainer": trainer}})
+
+
+def trainer_refusal(spec: Any, trainer: str) -> str | None:
+    """Why ``trainer`` cannot train ``spec``'s runs (``does not train with curriculum``; a study
+    names the source that it cannot train), or None where it can: checked on the run configs
+    alone, before anything is trained."""
+    from goodhart.experiments.overoptimization import check_ppo_config
+    from goodhart.experiments.sweep import expand
+
+    spec = with_trainer(spec, trainer)
+    try:
+        if spec.kind == "sweep":
+            expand(spec, Path("unused"), quick=True)
+        elif spec.kind == "overoptimization":
+            check_ppo_config(spec, quick=True)
+        else:  # a study of other reproductions' runs: those must be trainable
+            for name in spec.source_reproductions():
+                reason = trainer_refusal(load_reproduction(name)[0], trainer)
+                if reason:
+                    return f"{name}: {reason}"
+    except ConfigError as err:
+        message = str(err)
+        refused = message.find(f"trainer: {trainer} ")
+        return message[refused + len(f"trainer: {trainer} "):].split(";")[0] if refused >= 0 else message
+    return None
 
 
 def run_reproduction(spec: Any, out: Path, **options: Any) -> tuple[Path, list[str], list[tuple[str, bool]]]:
@@ -392,23 +420,39 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def source_folder(name: str, out: Path, *, quick: bool = False, seeds: list[int] | None = None, **options: Any) -> Path:
+def folder_name(name: str, quick: bool = False, trainer: str | None = None) -> str:
+    """A reproduction's default folder name: ``NAME``, ``-quick`` added in quick mode and
+    ``-TRAINER`` under a trainer other than the shipped one (``results/NAME-quick-example``)."""
+    return name + ("-quick" if quick else "") + (f"-{trainer}" if trainer else "")
+
+
+def spec_trainer(spec: Any) -> str | None:
+    """The trainer :func:`with_trainer` set on ``spec``, or None: its runs use the configs'."""
+    return spec.trainer if "trainer" in type(spec).model_fields else spec.set.get("trainer")
+
+
+def source_folder(name: str, out: Path, *, quick: bool = False, seeds: list[int] | None = None, trainer: str | None = None,
+                  **options: Any) -> Path:
     """The folder of reproduction ``name``'s finished runs (``runs/<condition>/seed<k>/``), for
     an experiment that studies them (the divergence alarm, the cue vector) rather than training
-    its own: the reproduction's own default folder beside ``out`` (``<out>/../NAME``, or
-    ``NAME-quick`` with ``quick``) when it has been run there in the same mode, else ``name``
-    reproduced now into ``<out>/sources/NAME`` (resumable like any reproduction). ``options``:
-    those of :func:`run_reproduction` (workers, backend, ...)."""
-    beside = out.parent / (f"{name}-quick" if quick else name)
+    its own: the reproduction's own default folder beside ``out`` (``<out>/../NAME``, with the
+    suffixes of :func:`folder_name` for quick mode and ``trainer``) when it has been run there
+    in the same mode, with runs of every seed in ``seeds`` if given, else ``name`` reproduced
+    now, under ``trainer``, into ``<out>/sources/NAME`` (resumable like any reproduction).
+    ``options``: those of :func:`run_reproduction` (workers, backend, ...)."""
+    beside = out.parent / folder_name(name, quick, trainer)
     record = beside / "results.json"
-    if record.is_file() and seeds is None:
+    if record.is_file():
         info = json.loads(record.read_text())
         ran_quick = (info.get("sweep") or info).get("quick")
-        if bool(ran_quick) == quick and (beside / "runs").is_dir():
+        ran_seeds = {int(run.name[4:]) for run in beside.glob("runs/*/seed*") if run.is_dir() and run.name[4:].isdigit()}
+        if bool(ran_quick) == quick and ran_seeds and (seeds is None or set(seeds) <= ran_seeds):
             print(f"{name}: reusing the runs in {beside}", file=sys.stderr)
             return beside
     folder = out / "sources" / name
     print(f"{name}: no finished {'quick ' if quick else ''}reproduction at {beside}; running it into {folder}", file=sys.stderr)
     spec, path = load_reproduction(name)
+    if trainer is not None:
+        spec = with_trainer(spec, trainer)
     run_reproduction(spec, folder, quick=quick, seeds=seeds, **{**options, "source": str(path)})
     return folder

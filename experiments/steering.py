@@ -145,6 +145,10 @@ class SteeringSpec(ExperimentSpec):
     tolerance: float = Field(0.05, gt=0, description="the most the control's capability may move under steering")
     quick: SteeringQuick = Field(default_factory=SteeringQuick)
 
+    def source_reproductions(self) -> list[str]:
+        """The reproductions whose runs the experiment reads."""
+        return [self.source]
+
 
 def load_steering_spec(path: Path) -> SteeringSpec:
     """The spec in ``path``, checked against its env and network before anything runs: the
@@ -384,10 +388,11 @@ def run_steering(
     into ``out``; the report, the runs that could not be read, and the checks."""
     from goodhart.experiments.reproduce import (
         source_folder,  # reproduce imports this module
+        spec_trainer,
     )
 
     started = time.time()
-    folder = source_folder(spec.source, out, quick=quick, seeds=seeds, workers=workers, backend=backend, address=address,
+    folder = source_folder(spec.source, out, quick=quick, seeds=seeds, trainer=spec_trainer(spec), workers=workers, backend=backend, address=address,
                            max_attempts=max_attempts, retry_failed=retry_failed)
     seeds = seeds or seed_list(spec.quick.seeds if quick else spec.seeds)
     trained_for = time.time() - started

@@ -9,14 +9,14 @@ import os
 from pathlib import Path
 
 from goodhart.experiments.headline import reproductions_table, trainers_table
-from goodhart.experiments.reproduce import folder_checks, load_reproduction
+from goodhart.experiments.reproduce import folder_checks, load_reproduction, trainer_refusal
 from goodhart.experiments.sweep import reproduction_names
 from goodhart.experiments.trainers import TRAINERS
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = {
     "README.md": ("<!-- reproductions-table:start -->", "<!-- reproductions-table:end -->", reproductions_table),
-    "docs/trainers.md": ("<!-- trainers-table:start -->", "<!-- trainers-table:end -->", lambda folder, specs: trainers_table(folder, specs, list(TRAINERS), folder_checks)),
+    "docs/trainers.md": ("<!-- trainers-table:start -->", "<!-- trainers-table:end -->", lambda folder, specs: trainers_table(folder, specs, list(TRAINERS), folder_checks, trainer_refusal)),
 }
 
 

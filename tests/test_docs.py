@@ -140,12 +140,13 @@ def test_the_trainer_table_states_the_committed_results(monkeypatch: pytest.Monk
     """docs/trainers.md's table: every reproduction's headline under each trainer, read off
     ``docs/results/NAME[-TRAINER]/results.json`` (``python scripts/readme_table.py`` rewrites it)."""
     from goodhart.experiments.headline import trainers_table
-    from goodhart.experiments.reproduce import folder_checks, load_reproduction
+    from goodhart.experiments.reproduce import folder_checks, load_reproduction, trainer_refusal
     from goodhart.experiments.sweep import reproduction_names
     from goodhart.experiments.trainers import TRAINERS
 
     monkeypatch.chdir(DOCS.parent)
     text = (DOCS / "trainers.md").read_text()
     block = text.split("<!-- trainers-table:start -->\n", 1)[1].split("\n<!-- trainers-table:end -->", 1)[0]
-    expected = trainers_table("docs/results", [(name, load_reproduction(name)[0]) for name in reproduction_names()], list(TRAINERS), folder_checks)
+    expected = trainers_table("docs/results", [(name, load_reproduction(name)[0]) for name in reproduction_names()], list(TRAINERS), folder_checks, trainer_refusal)
     assert block.splitlines() == expected
+    assert "cannot run: does not train with curriculum" in text  # maze-regret under example: no results, and a reason

@@ -126,3 +126,50 @@ def test_a_reproduction_runs_under_another_trainer():
     assert {run.condition for run in runs} == {"score-trained", "progress-trained"}  # named as under shipped
     result = CliRunner().invoke(app, ["reproduce", "race-gaming", "--trainer", "mine"])
     assert result.exit_code != 0 and "--trainer 'mine' is not a trainer; valid ones: shipped, example, zoo" in result.output
+
+
+@pytest.mark.parametrize("study", ["cue-vector", "divergence-alarm"])
+def test_a_study_of_a_reproductions_runs_asks_for_them_under_its_trainer(study, tmp_path, monkeypatch):
+    from goodhart.experiments import reproduce
+
+    asked = []
+
+    def found(name, out, *, quick=False, seeds=None, trainer=None, **options):
+        asked.append(trainer)
+        raise KeyboardInterrupt  # stop the study here: only the question is tested
+
+    monkeypatch.setattr(reproduce, "source_folder", found)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.run_reproduction(reproduce.with_trainer(reproduce.load_reproduction(study)[0], "zoo"), tmp_path / study, quick=True)
+    assert asked == ["zoo"]
+
+
+def test_a_reproductions_runs_are_found_beside_under_the_same_trainer(tmp_path):
+    from goodhart.experiments.reproduce import folder_name, source_folder
+
+    beside = tmp_path / folder_name("maze-misgeneralization", quick=True, trainer="example")
+    assert beside.name == "maze-misgeneralization-quick-example"
+    for seed in (0, 1, 2):
+        (beside / "runs" / "ppo" / f"seed{seed}").mkdir(parents=True)
+        (beside / "runs" / "ppo" / f"seed{seed}.log").write_text("")  # a run's log beside its folder
+    (beside / "results.json").write_text('{"sweep": {"quick": true}}')
+    study = tmp_path / "cue-vector-quick-example"
+    assert source_folder("maze-misgeneralization", study, quick=True, trainer="example") == beside
+    assert source_folder("maze-misgeneralization", study, quick=True, seeds=[0, 2], trainer="example") == beside
+
+
+def test_a_learned_reward_study_refuses_the_example_trainer_before_its_first_stage(tmp_path):
+    from goodhart.experiments.reproduce import load_reproduction, run_reproduction, with_trainer
+
+    with pytest.raises(ConfigError, match="trainer: example does not train with"):
+        run_reproduction(with_trainer(load_reproduction("rater-bias")[0], "example"), tmp_path / "study", quick=True)
+    assert not (tmp_path / "study").exists()  # nothing collected, cloned or fitted first
+
+
+def test_what_a_trainer_cannot_run_is_named_before_training():
+    from goodhart.experiments.reproduce import load_reproduction, trainer_refusal
+
+    assert trainer_refusal(load_reproduction("maze-regret")[0], "example") == "does not train with curriculum"
+    assert trainer_refusal(load_reproduction("divergence-alarm")[0], "example") == "reward-model-overoptimization: does not train with reward_model"
+    assert trainer_refusal(load_reproduction("maze-regret")[0], "zoo") is None
+    assert trainer_refusal(load_reproduction("cue-vector")[0], "example") is None
