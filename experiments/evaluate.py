@@ -61,6 +61,7 @@ class Subject:
     source: str = ""
     runs: dict[int, Path] = field(default_factory=dict)  # seed -> run folder, for training curves
     reward_model: str | None = None  # the learned reward model it was trained on, if any
+    trainer: str | None = None  # who trained it (goodhart.experiments.trainers); None for references
 
 
 def trained_subject(name: str, folders_or_models: Sequence[Path], deterministic: bool) -> Subject:
@@ -82,7 +83,8 @@ def trained_subject(name: str, folders_or_models: Sequence[Path], deterministic:
         if path.is_dir():
             runs[seed] = path
     learned = (loaded.config.get("reward_model") or {}).get("path")
-    return Subject(name, "trained", env_id, env_kwargs, seeds, source=str(folders_or_models[0]), runs=runs, reward_model=learned)
+    return Subject(name, "trained", env_id, env_kwargs, seeds, source=str(folders_or_models[0]), runs=runs, reward_model=learned,
+                   trainer=loaded.config.get("trainer", "shipped"))  # a model from before trainers were named: shipped
 
 
 def resolve_subject(spec: str, deterministic: bool = False) -> Subject | str:
@@ -187,6 +189,7 @@ def evaluate(
             "kind": subject.kind,
             "source": subject.source,
             "trained_on": trained_on(subject),
+            **({"trainer": subject.trainer} if subject.trainer else {}),
             "seeds": seeds,
             "env_kwargs": subject.env_kwargs,
             "runs": [str(subject.runs[s]) for s in seeds if s in subject.runs],

@@ -202,7 +202,8 @@ def policies_section(record: Mapping[str, Any]) -> list[str]:
                 equals = "; its reward is the env's proxy" + (f", equal to {same} in every evaluated episode" if same else "")
             else:
                 equals = f"; its reward equalled {same} in every evaluated episode" if same else ""
-            lines.append(f"- **{name}**: trained on {entry.get('trained_on') or 'a reward not recorded'}{equals}; {_seeds(entry)} ({', '.join(map(str, entry['seeds']))}); `{entry['source']}`")
+            by = f" by the `{entry['trainer']}` trainer" if entry.get("trainer", "shipped") != "shipped" else ""
+            lines.append(f"- **{name}**: trained on {entry.get('trained_on') or 'a reward not recorded'}{by}{equals}; {_seeds(entry)} ({', '.join(map(str, entry['seeds']))}); `{entry['source']}`")
         else:
             base, _, eps = name.partition("@")
             what = "uniformly random actions" if base == RANDOM else f"the env's scripted `{base.removeprefix(ORACLE_PREFIX)}` policy"

@@ -18,6 +18,7 @@ from goodhart.agents.model_io import load_policy, save_policy_tensors
 from goodhart.agents.policies import ModelPolicy
 from goodhart.envs import ENVS, make_vec
 from goodhart.experiments.config import ConfigError, resolve
+from goodhart.experiments.evaluate import trained_subject
 from goodhart.experiments.train import train
 from goodhart.experiments.trainers import ZOO_FILE, trainer_settings, zoo_hyperparameters
 
@@ -71,6 +72,7 @@ def test_a_run_config_with_trainer_example_trains_with_its_settings(tmp_path):
     stamp = (model.parent / "model.safetensors").stat().st_mtime_ns
     train(cfg, folder, resume=True, progress_bar=False)  # trained already: nothing to do
     assert (model.parent / "model.safetensors").stat().st_mtime_ns == stamp
+    assert trained_subject("ppo", [folder], deterministic=True).trainer == "example"  # results records say who trained
 
 
 def test_trainer_zoo_takes_rl_zoos_numbers_and_the_shipped_cnn():
@@ -173,3 +175,17 @@ def test_what_a_trainer_cannot_run_is_named_before_training():
     assert trainer_refusal(load_reproduction("divergence-alarm")[0], "example") == "reward-model-overoptimization: does not train with reward_model"
     assert trainer_refusal(load_reproduction("maze-regret")[0], "zoo") is None
     assert trainer_refusal(load_reproduction("cue-vector")[0], "example") is None
+
+
+def test_the_trainer_table_refuses_results_of_another_trainer_than_its_folder_says(tmp_path):
+    import json
+
+    from goodhart.experiments.headline import trainers_table
+    from goodhart.experiments.reproduce import load_reproduction
+
+    folder = tmp_path / "maze-misgeneralization-zoo"
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps({"policies": {"ppo": {"kind": "trained", "trainer": "example"}}}))
+    spec = load_reproduction("maze-misgeneralization")[0]
+    with pytest.raises(ValueError, match="trained by \\['example'\\], not by zoo"):
+        trainers_table(tmp_path, [("maze-misgeneralization", spec)], ["zoo"], lambda folder, spec: [], lambda spec, trainer: None)
