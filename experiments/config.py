@@ -29,6 +29,15 @@ class ConfigError(ValueError):
     """A config that cannot run; the message is one line naming the file (or the flag) and the key."""
 
 
+class TrainerRefused(ConfigError):
+    """A config asks its trainer for what it does not do; ``reason`` says what, without the
+    file (``does not train with curriculum``), for tables of what each trainer can run."""
+
+    def __init__(self, where: str, trainer: str, reason: str) -> None:
+        super().__init__(f"{where}: trainer: {trainer} {reason}; drop it or use trainer: shipped")
+        self.reason = reason
+
+
 def origin(key: str, source: str, origins: Mapping[str, str] | None) -> str:
     """Where the value of dotted ``key`` came from: the command-line flag that set it (or a
     section above it), as recorded in ``origins`` (key -> flag text), else ``source``."""
@@ -345,7 +354,7 @@ def _with_trainer(cfg: RunConfig, source: str, origins: Mapping[str, str] | None
     where = origin("trainer", source, origins)
     for key in SHIPPED_ONLY:
         if getattr(cfg, key) is not None and cfg.trainer == "example":
-            raise ConfigError(f"{where}: trainer: {cfg.trainer} does not train with {key}; drop it or use trainer: shipped")
+            raise TrainerRefused(where, cfg.trainer, f"does not train with {key}")
     for key, flag in (origins or {}).items():
         if key.split(".")[0] in TRAINER_SECTIONS:
             raise ConfigError(f"{flag}: trainer: {cfg.trainer} trains with its own n_envs, ppo and network; drop {flag} or use trainer: shipped")

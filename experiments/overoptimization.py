@@ -301,7 +301,7 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
     seeds = seeds or seed_list(spec.quick.seeds if quick else spec.seeds)
     measure = spec.quick.measure if quick and spec.quick.measure is not None else spec.measure
     plan = study_plan(spec, quick)
-    base = read_yaml(Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config)
+    base = base_config(spec)
     overrides = {**spec.set, **(spec.quick.set if quick else {})}
     probe = _run_config(base, overrides, {}, seeds[0], source)  # the env and network of every run
     check_ppo_config(spec, quick, source)
@@ -407,12 +407,16 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
     return report, failed, checks
 
 
+def base_config(spec: OveroptimizationSpec) -> dict[str, Any]:
+    """The run config (as read) that every run of the study starts from."""
+    return read_yaml(Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config)
+
+
 def check_ppo_config(spec: OveroptimizationSpec, quick: bool = False, source: str = "reproduction") -> None:
     """Validate what the PPO stage will ask of its run config (a reward model, a cloned start),
     so that a trainer that cannot do it is refused before the earlier stages run: a ConfigError."""
-    base = read_yaml(Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config)
     overrides = {**spec.set, **(spec.quick.set if quick else {}), **({"init": "sft"} if spec.sft else {})}
-    _run_config(base, overrides, {"path": "reward_model"}, 0, source)
+    _run_config(base_config(spec), overrides, {"path": "reward_model"}, 0, source)
 
 
 def earlier_seconds(path: Path) -> dict[str, float]:

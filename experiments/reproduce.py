@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from goodhart.envs import core_class
 from goodhart.experiments import results
 from goodhart.experiments.alarm_study import KIND as ALARM_KIND, load_alarm_spec, rerender_alarm_study, run_alarm_study
-from goodhart.experiments.config import ConfigError, RunConfig, read_yaml
+from goodhart.experiments.config import ConfigError, RunConfig, TrainerRefused, read_yaml
 from goodhart.experiments.evaluate import EvaluationError, Subject, evaluate, read_results, reference_subject, trained_subject, write_results
 from goodhart.experiments.columns import fmt, number
 from goodhart.experiments.curricula import CURRICULUM, STATISTICS as CURRICULUM_STATISTICS
@@ -330,10 +330,10 @@ def trainer_refusal(spec: Any, trainer: str) -> str | None:
                 reason = trainer_refusal(load_reproduction(name)[0], trainer)
                 if reason:
                     return f"{name}: {reason}"
+    except TrainerRefused as err:
+        return err.reason
     except ConfigError as err:
-        message = str(err)
-        refused = message.find(f"trainer: {trainer} ")
-        return message[refused + len(f"trainer: {trainer} "):].split(";")[0] if refused >= 0 else message
+        return str(err)
     return None
 
 
