@@ -271,6 +271,12 @@ class RunConfig(Strict):
         return value
 
 
+def config_path(config: str) -> Path:
+    """Where a spec's ``config:`` lives: an absolute path as given, any other name under
+    ``agents/configs/`` (the shipped run configs)."""
+    return Path(config) if Path(config).is_absolute() else CONFIG_DIR / config
+
+
 def default_config_path(env_id: str) -> Path:
     """The shipped config for ``env_id``: ``agents/configs/<name>.yaml`` where ``<name>``
     is the env's name in lower case (``goodhart/SomeEnv-v0`` -> ``someenv.yaml``)."""

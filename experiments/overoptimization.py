@@ -46,7 +46,7 @@ from pydantic import Field, ValidationError
 from goodhart.agents.files import nan_for_null, write_json
 from goodhart.agents.model_io import model_paths
 from goodhart.envs import core_class
-from goodhart.experiments.config import CONFIG_DIR, ConfigError, IteratedConfig, RunConfig, Strict, apply_override, read_yaml, validate, validated
+from goodhart.experiments.config import ConfigError, IteratedConfig, RunConfig, Strict, apply_override, config_path, read_yaml, validate, validated
 from goodhart.experiments.engine import Backend, Job, JobsFailed, LocalBackend, Manifest, run_jobs
 from goodhart.experiments.engine.checks import CheckResult, checks_section, print_checks
 from goodhart.experiments.headline import headline
@@ -409,7 +409,7 @@ def run_overoptimization(spec: OveroptimizationSpec, out: Path, *, quick: bool =
 
 def base_config(spec: OveroptimizationSpec) -> dict[str, Any]:
     """The run config (as read) that every run of the study starts from."""
-    return read_yaml(Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config)
+    return read_yaml(config_path(spec.config))
 
 
 def check_ppo_config(spec: OveroptimizationSpec, quick: bool = False, source: str = "reproduction") -> None:

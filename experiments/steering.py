@@ -66,9 +66,9 @@ from goodhart.envs.core.rollout import reset_levels, rollout
 from goodhart.experiments import results
 from goodhart.experiments.columns import fmt, number
 from goodhart.experiments.config import (
-    CONFIG_DIR,
     ConfigError,
     Strict,
+    config_path,
     read_yaml,
     validate,
     validated,
@@ -157,7 +157,7 @@ def load_steering_spec(path: Path) -> SteeringSpec:
     spec = validated(SteeringSpec, read_yaml(path), str(path))
     if spec.source not in reproduction_names():
         raise ConfigError(f"{path}: source: {spec.source!r} is not a reproduction; valid ones: {reproduction_names()}")
-    base = Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config
+    base = config_path(spec.config)
     cfg = validate(read_yaml(base), str(base))
     core = core_class(cfg.env)
     for key in ("distribution", "control"):

@@ -54,7 +54,7 @@ import yaml
 from pydantic import Field, field_validator
 
 from goodhart.agents.files import write_atomic
-from goodhart.experiments.config import CONFIG_DIR, ConfigError, LevelSets, RunConfig, Strict, apply_override, continued, dump, read_yaml, validate, validated
+from goodhart.experiments.config import ConfigError, LevelSets, RunConfig, Strict, apply_override, config_path, continued, dump, read_yaml, validate, validated
 from goodhart.experiments.engine import Backend, Job, Manifest, run_jobs
 from goodhart.experiments.seeds import HELD_OUT_LEVEL_SEED
 from goodhart.experiments.train import TrainSpec, steps_taken, train_stage
@@ -296,8 +296,7 @@ def expand(
 ) -> list[Run]:
     """Every (condition, seed) run of the sweep, each with its validated config. ``origins``:
     config key -> the command-line flag that set it (named in errors instead of ``source``)."""
-    base_path = Path(spec.config) if Path(spec.config).is_absolute() else CONFIG_DIR / spec.config
-    base = read_yaml(base_path)
+    base = read_yaml(config_path(spec.config))
     seeds = seeds or seed_list(spec.quick.seeds if quick else spec.seeds)
     overrides = {**spec.set, **(spec.quick.set if quick else {})}
     runs = []
@@ -347,7 +346,7 @@ def sweep_from_file(
     data = read_yaml(path)
     if "config" in data:
         spec = load_spec(path)
-        if not Path(spec.config).is_absolute() and not (CONFIG_DIR / spec.config).exists():
+        if not config_path(spec.config).exists():
             spec.config = str((path.parent / spec.config).resolve())
     else:
         cfg = validate(data, str(path))
