@@ -123,7 +123,7 @@ def run_measures(folder: Path, spec: AlarmStudySpec) -> dict[str, Any]:
             entry.update(fire_step=float(fired.step), lag=fired.step - stats["true_return_peak_step"], true_lost=lost,
                          true_lost_share=lost / stats["true_return_peak"] if stats["true_return_peak"] > 0 else math.nan)
         measured[audit_label(share)] = entry
-    return {"env": cfg.env, "seed": cfg.seed, "measures": measured, "curves": curves, "proxy": proxy}
+    return {"env": cfg.env, "seed": cfg.seed, "trainer": cfg.trainer, "measures": measured, "curves": curves, "proxy": proxy}
 
 
 def run_alarm_study(spec: AlarmStudySpec, out: Path, *, quick: bool = False, seeds: list[int] | None = None, source: str = "reproduction",
@@ -149,7 +149,7 @@ def run_alarm_study(spec: AlarmStudySpec, out: Path, *, quick: bool = False, see
             record.setdefault("env", measured[0]["env"])
             record["policies"][name] = {
                 "kind": "trained", "source": src.reproduction, "expect": expected, "trained_on": measured[0]["proxy"],
-                "seeds": [m["seed"] for m in measured], "runs": [path.parent.relative_to(folder).as_posix() for path in runs],
+                "trainer": measured[0]["trainer"], "seeds": [m["seed"] for m in measured], "runs": [path.parent.relative_to(folder).as_posix() for path in runs],
                 "metrics": {dist: {metric: across_seeds([m["measures"][dist][metric] for m in measured]) for metric in measured[0]["measures"][dist]}
                             for dist in record["distributions"]},
                 "curves": {"steps": measured[0]["curves"]["steps"], "true": [m["curves"]["true"][0] for m in measured],
@@ -234,7 +234,9 @@ def write_alarm_report(record: Mapping[str, Any], spec: AlarmStudySpec, out: Pat
             lines.append(f"{head} {share * 100:g} % | {sum(a['fired']['per_seed']):.0f}/{len(a['fired']['per_seed'])} | {_cell(a['lag'], True)} | "
                          f"{_cell(a['true_lost'])} | {_cell(a['true_lost_share'])} |")
     lines.append("")
-    footer = f"\nSources: {', '.join(sorted({e['source'] for e in record['policies'].values()}))}. Wall time {record['sweep']['wall_seconds']} s.\n"
+    trainers = sorted({e.get("trainer", "shipped") for e in record["policies"].values()} - {"shipped"})
+    by = f", trained by the {', '.join(f'`{t}`' for t in trainers)} trainer" if trainers else ""
+    footer = f"\nSources: {', '.join(sorted({e['source'] for e in record['policies'].values()}))}{by}. Wall time {record['sweep']['wall_seconds']} s.\n"
     if record["sweep"]["failed_runs"]:
         footer += f"\nNo runs found for: {', '.join(record['sweep']['failed_runs'])}.\n"
     figures = [("alarm.png", "each seed's true return over training and where the alarm fired",

@@ -344,7 +344,8 @@ def trainers_table(results_dir: str | Path, specs: Sequence[tuple[str, Any]], tr
     ``shipped``, ``NAME-TRAINER`` for the others) with its seeds and how many of the
     reproduction's checks hold (``checks(folder, spec)``: each with a ``passed`` flag). Where
     no results are committed: why the trainer cannot run it (``refusal(spec, trainer)``), or
-    "not measured". A record whose policies name another trainer is refused (ValueError)."""
+    "not measured". A record whose policies (or a learned-reward study's conditions) name
+    another trainer is refused (ValueError)."""
     folder = Path(results_dir)
     lines = ["| reproduction | " + " | ".join(trainers) + " |", "|---" * (len(trainers) + 1) + "|"]
     for name, spec in specs:
@@ -356,7 +357,8 @@ def trainers_table(results_dir: str | Path, specs: Sequence[tuple[str, Any]], tr
                 cells.append(f"cannot run: {reason}" if reason else "not measured")
                 continue
             record = json.loads(path.read_text())
-            by = {entry["trainer"] for entry in (record.get("policies") or {}).values() if "trainer" in entry} - {trainer}
+            entries = [*(record.get("policies") or {}).values(), *(record.get("conditions") or {}).values()]
+            by = {entry["trainer"] for entry in entries if "trainer" in entry} - {trainer}
             if by:
                 raise ValueError(f"{path}: its policies were trained by {sorted(by)}, not by {trainer} as its folder's name says")
             h = named_headline(record, spec)

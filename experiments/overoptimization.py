@@ -570,6 +570,7 @@ def analyse(runs: Sequence[Run], plan: Mapping[str, Condition], models: Mapping)
         accuracy = [nan_for_null(load_reward_model(models[(c.model_key, r.seed)]).meta["accuracy"]) for r in done]
         entry = {
             "labels": n, "kl_coef": kl_coef, "rater": c.rater, "objective": c.objective, "seeds": [r.seed for r in done],
+            "trainer": done[0].config.trainer,
             "timestep": stack["timestep"][0].tolist(),
             "d": stack["d"].tolist(), "d_trajectory": stack["d_trajectory"].tolist(), "true_return": stack["true_return"].tolist(),
             "proxy_return": stack["reward_model_return"].tolist(), "env_return": stack["return"].tolist(),
@@ -817,6 +818,8 @@ def write_overoptimization_report(record: OveroptimizationRecord, spec: Overopti
     found = headline(record, spec)
     start = ("Every run starts from a policy cloned from demonstrations (" + ", ".join(spec.sft.sources)
              + f"; {spec.sft.episodes} episodes, one clone per seed): pi_init, the SFT policy. ") if spec.sft else "Every run starts from a randomly initialised policy (pi_init). "
+    trainers = sorted({e.get("trainer", "shipped") for e in entries.values()} - {"shipped"})
+    start += f"PPO is the {', '.join(f'`{t}`' for t in trainers)} trainer's (goodhart.experiments.trainers). " if trainers else ""
     lines = [
         title or f"# {spec.name}{' (quick)' if record['quick'] else ''}",
         "",

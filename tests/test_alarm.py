@@ -154,7 +154,7 @@ def test_the_study_replays_the_alarm_over_a_reproductions_runs(tmp_path):
     assert not failed and report.is_file()
     record = json.loads((tmp_path / "divergence-alarm-quick" / "results.json").read_text())
     entry = record["policies"]["maze-misgeneralization: ppo"]
-    assert set(entry["metrics"]) == {"audit 1%", "audit 5%", "audit 100%", "curve"}
+    assert set(entry["metrics"]) == {"audit 1%", "audit 5%", "audit 100%", "curve"} and entry["trainer"] == "shipped"
     assert entry["metrics"]["audit 100%"]["fired"]["mean"] == 0.0  # the study uses its own settings, not the run's noisy ones
     assert all(passed for _, passed in checks)
     text = report.read_text()

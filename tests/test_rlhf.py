@@ -394,6 +394,7 @@ seeds: 2
     assert set(record["conditions"]) == {"labels=20", "labels=40", "labels=40,kl=0.05"}
     entry = record["conditions"]["labels=40"]
     assert len(entry["d"]) == 2 and entry["timestep"] == [0, 512, 1024, 1536, 2048] and entry["d"][0][0] == 0.0
+    assert entry["trainer"] == "shipped" and "trainer's" not in report.read_text()  # the record names who trained its PPO
     assert len(checks) == 11 and "## Expected effects" in report.read_text() and "## Reference policies" in report.read_text()
     assert set(record["references"]) == {"random", "oracle-farmer", "sft"} and len(entry["d_trajectory"][0]) == 5
     run_config = (tmp_path / "out" / "runs" / "labels=20" / "seed1" / "config.yaml").read_text()

@@ -177,15 +177,19 @@ def test_what_a_trainer_cannot_run_is_named_before_training():
     assert trainer_refusal(load_reproduction("cue-vector")[0], "example") is None
 
 
-def test_the_trainer_table_refuses_results_of_another_trainer_than_its_folder_says(tmp_path):
+@pytest.mark.parametrize("name, record", [
+    ("maze-misgeneralization", {"policies": {"ppo": {"kind": "trained", "trainer": "example"}}}),
+    ("reward-model-overoptimization", {"conditions": {"labels=300": {"labels": 300, "trainer": "example"}}}),  # a learned-reward study
+])
+def test_the_trainer_table_refuses_results_of_another_trainer_than_its_folder_says(tmp_path, name, record):
     import json
 
     from goodhart.experiments.headline import trainers_table
     from goodhart.experiments.reproduce import load_reproduction
 
-    folder = tmp_path / "maze-misgeneralization-zoo"
+    folder = tmp_path / f"{name}-zoo"
     folder.mkdir()
-    (folder / "results.json").write_text(json.dumps({"policies": {"ppo": {"kind": "trained", "trainer": "example"}}}))
-    spec = load_reproduction("maze-misgeneralization")[0]
+    (folder / "results.json").write_text(json.dumps(record))
+    spec = load_reproduction(name)[0]
     with pytest.raises(ValueError, match="trained by \\['example'\\], not by zoo"):
-        trainers_table(tmp_path, [("maze-misgeneralization", spec)], ["zoo"], lambda folder, spec: [], lambda spec, trainer: None)
+        trainers_table(tmp_path, [(name, spec)], ["zoo"], lambda folder, spec: [], lambda spec, trainer: None)
