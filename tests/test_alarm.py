@@ -4,7 +4,6 @@ offline replay, what it does when it fires, and the study that measures it."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
