@@ -42,6 +42,7 @@ from goodhart.experiments.metrics import across_seeds
 from goodhart.experiments.report import write_report_files
 from goodhart.experiments.results import check_records
 from goodhart.experiments.sweep import Check, HeadlineSpec, reproduction_path
+from goodhart.experiments.trainers import trained_by
 
 KIND = "alarm"
 CURVE = "curve"  # the pseudo-distribution of the numbers read off the runs' own curves
@@ -234,8 +235,8 @@ def write_alarm_report(record: Mapping[str, Any], spec: AlarmStudySpec, out: Pat
             lines.append(f"{head} {share * 100:g} % | {sum(a['fired']['per_seed']):.0f}/{len(a['fired']['per_seed'])} | {_cell(a['lag'], True)} | "
                          f"{_cell(a['true_lost'])} | {_cell(a['true_lost_share'])} |")
     lines.append("")
-    trainers = sorted({e.get("trainer", "shipped") for e in record["policies"].values()} - {"shipped"})
-    by = f", trained by the {', '.join(f'`{t}`' for t in trainers)} trainer" if trainers else ""
+    trainers = trained_by(record["policies"].values())
+    by = f", trained by {trainers}" if trainers else ""
     footer = f"\nSources: {', '.join(sorted({e['source'] for e in record['policies'].values()}))}{by}. Wall time {record['sweep']['wall_seconds']} s.\n"
     if record["sweep"]["failed_runs"]:
         footer += f"\nNo runs found for: {', '.join(record['sweep']['failed_runs'])}.\n"

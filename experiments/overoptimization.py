@@ -76,6 +76,7 @@ from goodhart.experiments.rlhf_measures import (
     study_checks,
 )
 from goodhart.experiments.sweep import ExperimentSpec, QuickSpec, Run, seed_list, train_runs
+from goodhart.experiments.trainers import trained_by
 
 KIND = "overoptimization"
 
@@ -818,8 +819,8 @@ def write_overoptimization_report(record: OveroptimizationRecord, spec: Overopti
     found = headline(record, spec)
     start = ("Every run starts from a policy cloned from demonstrations (" + ", ".join(spec.sft.sources)
              + f"; {spec.sft.episodes} episodes, one clone per seed): pi_init, the SFT policy. ") if spec.sft else "Every run starts from a randomly initialised policy (pi_init). "
-    trainers = sorted({e.get("trainer", "shipped") for e in entries.values()} - {"shipped"})
-    start += f"PPO is the {', '.join(f'`{t}`' for t in trainers)} trainer's (goodhart.experiments.trainers). " if trainers else ""
+    trainers = trained_by(entries.values())
+    start += f"PPO is {trainers}'s (goodhart.experiments.trainers). " if trainers else ""
     lines = [
         title or f"# {spec.name}{' (quick)' if record['quick'] else ''}",
         "",

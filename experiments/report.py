@@ -33,6 +33,7 @@ from goodhart.experiments.metrics import INTERVALS, MIN_SEEDS_FOR_CI
 from goodhart.experiments.curricula import CURRICULUM, STATISTICS as CURRICULUM_STATISTICS
 from goodhart.experiments.plots import bar_plot, curriculum_plot, curve_plot, knob_plot, same_for_all
 from goodhart.experiments.probes import ProbeRecord, probe_rows, read_probes
+from goodhart.experiments.trainers import trained_by
 
 Checks = Sequence[CheckResult]
 
@@ -202,8 +203,8 @@ def policies_section(record: Mapping[str, Any]) -> list[str]:
                 equals = "; its reward is the env's proxy" + (f", equal to {same} in every evaluated episode" if same else "")
             else:
                 equals = f"; its reward equalled {same} in every evaluated episode" if same else ""
-            by = f" by the `{entry['trainer']}` trainer" if entry.get("trainer", "shipped") != "shipped" else ""
-            lines.append(f"- **{name}**: trained on {entry.get('trained_on') or 'a reward not recorded'}{by}{equals}; {_seeds(entry)} ({', '.join(map(str, entry['seeds']))}); `{entry['source']}`")
+            by = trained_by([entry])
+            lines.append(f"- **{name}**: trained on {entry.get('trained_on') or 'a reward not recorded'}{' by ' + by if by else ''}{equals}; {_seeds(entry)} ({', '.join(map(str, entry['seeds']))}); `{entry['source']}`")
         else:
             base, _, eps = name.partition("@")
             what = "uniformly random actions" if base == RANDOM else f"the env's scripted `{base.removeprefix(ORACLE_PREFIX)}` policy"

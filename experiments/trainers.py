@@ -17,6 +17,7 @@ trainer.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,14 @@ ZOO_OTHER_KEYS = ("policy", "n_timesteps", "normalize", "env_kwargs", "policy_kw
 TRAINER_SECTIONS = ("n_envs", "ppo", "network")
 # settings only the shipped trainer uses
 SHIPPED_ONLY = ("reward_model", "alarm", "curriculum", "init")
+
+
+def trained_by(entries: Iterable[Mapping[str, Any]]) -> str:
+    """``the `zoo` trainer`` for a record's policies or conditions trained by trainers other than
+    shipped, else "": what a report says of who trained them (an entry that names no trainer is
+    from before trainers were named: shipped)."""
+    others = sorted({entry.get("trainer", "shipped") for entry in entries} - {"shipped"})
+    return f"the {', '.join(f'`{t}`' for t in others)} trainer" if others else ""
 
 
 def zoo_hyperparameters(env_id: str, path: Path = ZOO_FILE) -> dict[str, Any]:
