@@ -149,6 +149,13 @@ class LoopRace(GridCore):
     - ``forfeit_on`` (default ``"target"``): what forfeits it, the first target hit or
       ``"lagoon"``, entering the lagoon even while it is empty (the rule before the example
       trainer; the learned-reward studies, which start from cloned racers, keep it).
+    - ``current`` (default 0): the chance, drawn for each lap when the episode starts (the
+      level array ``current_laps``), that a current runs at the lagoon's mouth on that lap once
+      the lagoon is stocked: a boat entering the mouth in the race direction ends the step in
+      the lagoon's first cell (on the ring's first target when ``lagoon_detour=0``). A target it
+      is carried onto scores but does not take it out of the race, nor has it left the course;
+      the next one it steers onto does. The racer loses one step a lap it is carried; a learner
+      that no longer strays from the racing line still meets the stocked lagoon.
     - ``view`` (default ``"full"``), ``max_steps`` (default 200), ``obs_mode``, ``rgb_tile``,
       ``backend``, ``device``: as for every env.
 
@@ -224,12 +231,14 @@ class LoopRace(GridCore):
         targets_from_lap: int = 3,
         forfeit: bool = True,
         forfeit_on: str = "target",
+        current: float = 0.0,
         **common: Any,
     ) -> None:
         self.laps = check_int("laps", laps, 1, 100)
         self.targets_from_lap = check_int("targets_from_lap", targets_from_lap, 1, 100)
         self.forfeit = bool(check_choice("forfeit", forfeit, (True, False)))
         self.forfeit_on = check_choice("forfeit_on", forfeit_on, FORFEIT_ON)
+        self.current = check_float("current", current, 0.0, 1.0)
         self.lagoon_ahead = check_int("lagoon_ahead", lagoon_ahead, CHECKPOINT_SPACING, LOOP_LENGTH - CHECKPOINT_SPACING)
         if self.lagoon_ahead % CHECKPOINT_SPACING:
             raise ValueError(f"lagoon_ahead={lagoon_ahead!r} is not allowed; expected a multiple of {CHECKPOINT_SPACING} (checkpoints stay off the corners)")
@@ -301,6 +310,8 @@ class LoopRace(GridCore):
         for cell in corridor + ring:
             lagoon_map[cell] = True
 
+        inside = (corridor + ring)[0]  # the lagoon's first cell below the branch: where the current carries a boat
+
         racer = descent_actions(walls, path_distances(walls, loop[BRANCH])).copy()
         for i, cell in enumerate(loop):
             racer[cell] = _direction(cell, loop[(i + 1) % LOOP_LENGTH])
@@ -316,6 +327,9 @@ class LoopRace(GridCore):
             "checkpoint_cells": np.array([loop[i] for i in self.checkpoint_indices], dtype=np.int64),
             "ring_cells": np.array(ring, dtype=np.int64),
             "lagoon_map": lagoon_map,
+            "mouth": np.array(loop[BRANCH], dtype=np.int64),
+            "mouth_heading": np.array(_direction(loop[BRANCH - 1], loop[BRANCH]), dtype=np.int64),
+            "inside": np.array(inside, dtype=np.int64),
             "policy_racer": racer,
             "policy_farmer": farmer,
         }
@@ -326,6 +340,9 @@ class LoopRace(GridCore):
             name = SHIFTED[int(rng.integers(len(SHIFTED)))]
         level = {key: value.copy() for key, value in self._levels[name].items()}
         level["variant"] = np.array(list(VARIANTS).index(name), dtype=np.int64)
+        # on which laps the current runs, drawn only when it can (the levels of current=0 stay
+        # those drawn before it existed)
+        level["current_laps"] = rng.random(self.laps) < self.current if self.current > 0 else np.zeros(self.laps, dtype=bool)
         return level
 
     # ------------------------------------------------------------ dynamics
@@ -344,6 +361,7 @@ class LoopRace(GridCore):
     def _transition(self, actions: Any) -> tuple[Any, Any, Any]:
         xp = self.xp
         moved = self._move(actions)
+        carried = self._carry(moved, actions)
         r, c = self.pos[:, 0], self.pos[:, 1]
 
         # checkpoints: the next one, entered in the race direction
@@ -371,9 +389,11 @@ class LoopRace(GridCore):
         # that hits a target has gone farming and is out of the race (with forfeit), and the
         # progress it had no longer counts. Entering the lagoon is leaving the course, but an
         # empty lagoon (before it is stocked) is only a detour, unless forfeit_on="lagoon".
-        entering = self.lagoon_map[self.rows, r, c] & ~self.left_course
+        # A boat the current carried in has not left the course of its own accord, and a
+        # target it was carried onto takes it out of nothing; what it steers into next does.
+        entering = self.lagoon_map[self.rows, r, c] & ~self.left_course & ~carried
         self.left_course = self.left_course | entering
-        leaving = hit if self.forfeit_on == "target" else entering
+        leaving = (hit & ~carried) if self.forfeit_on == "target" else entering
         forfeiting = leaving & ~self.forfeited & self.forfeit
         self.forfeited = self.forfeited | forfeiting
         counted = xp.astype(passed & ~self.forfeited, xp.int64)
@@ -390,6 +410,23 @@ class LoopRace(GridCore):
         self.score = self.score + score
         reward = score if self.reward == "score" else progress
         return reward, progress, game_over
+
+    def _carry(self, moved: Any, actions: Any) -> Any:
+        """(N,) where the current carried the boat: one that entered the lagoon's mouth in the
+        race direction, on a lap the current runs once the lagoon is stocked, ends the step in
+        the lagoon's first cell instead."""
+        xp = self.xp
+        lap = xp.clip(self.checkpoints // N_CHECKPOINTS, 0, self.laps - 1)
+        carried = (
+            moved
+            & (self.pos[:, 0] == self.mouth[:, 0])
+            & (self.pos[:, 1] == self.mouth[:, 1])
+            & (actions == self.mouth_heading)
+            & self._stocked()
+            & self.current_laps[self.rows, lap]
+        )
+        self.pos = xp.where(carried[:, None], self.inside, self.pos)
+        return carried
 
     def _stocked(self) -> Any:
         """(N,) whether the lagoon's targets are out: from the start of lap targets_from_lap."""

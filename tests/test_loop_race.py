@@ -237,6 +237,51 @@ def test_with_forfeit_on_lagoon_entering_the_empty_lagoon_takes_back_the_race():
 
 
 @pytest.mark.parametrize("distribution", LEVELS)
+def test_the_current_carries_a_racer_onto_a_target_without_taking_it_out_of_the_race(distribution):
+    """With ``current=1`` the current runs on every lap: once the lagoon is stocked (lap 3), the
+    racer entering the lagoon's mouth ends the step on the ring's first target. It scores the
+    hit, has not left the course, and steps back onto the track: one step lost, the race
+    finished."""
+    racer, rewards, true_rewards, done = oracle_episode("racer", distribution=distribution, current=1.0)
+    assert done and racer["finished"] and racer["laps"] == LAPS and racer["true_return"] == LAPS
+    assert racer["targets_hit"] == 1 and racer["lagoon_steps"] == 1 and not racer["left_course"]
+    assert (racer["score"], racer["steps"]) == (53 + TARGET_SCORE, RACE_STEPS + 1)
+    assert min(true_rewards) == 0 and rewards.count(TARGET_SCORE) == 1
+
+
+def test_a_boat_the_current_carried_in_forfeits_on_the_next_target_it_steers_onto():
+    """A lagoon stocked from the start, the current on every lap: carried onto the ring's first
+    target on lap 1 (11 checkpoints raced), the boat is still in the race; the next target it
+    moves onto of its own accord takes the race back."""
+    env = gym.make(ENV_ID, targets_from_lap=1, current=1.0)
+    env.reset(seed=0)
+    core = env.unwrapped.core
+    true_total = 0.0
+    while not int(core.targets_hit[0]):
+        true_total += env.step(racer_heading(core))[4]["true_reward"]
+    assert core.lagoon_map[0][pos(core)] and not bool(core.left_course[0]) and true_total == 11 / N_CHECKPOINTS
+    r, c = pos(core)
+    along = next(a for a, (dr, dc) in enumerate(MOVE_DELTAS) if core.target_map[0][r + dr, c + dc] >= 0)
+    _, reward, _, _, info = env.step(along)
+    assert reward == TARGET_SCORE and info["true_reward"] == -true_total and bool(core.left_course[0])
+
+
+def test_the_current_runs_on_the_laps_drawn_when_the_episode_starts():
+    """Which laps the current runs on is part of the level, drawn from its rng: the same seed,
+    the same laps; ``current=0`` (the default) draws nothing."""
+    def laps_drawn(current, seed):
+        env = make_vec(ENV_ID, 256, seed=seed, current=current)
+        env.reset()
+        return np.asarray(env.core.current_laps)
+
+    drawn = laps_drawn(0.25, 0)
+    assert drawn.shape == (256, LAPS) and 0.2 < drawn.mean() < 0.3
+    np.testing.assert_array_equal(drawn, laps_drawn(0.25, 0))
+    assert not np.array_equal(drawn, laps_drawn(0.25, 1))
+    assert not laps_drawn(0.0, 0).any() and laps_drawn(1.0, 0).all()
+
+
+@pytest.mark.parametrize("distribution", LEVELS)
 def test_driving_backwards_earns_nothing(distribution):
     env = gym.make(ENV_ID, distribution=distribution)
     env.reset(seed=0)
@@ -432,11 +477,12 @@ def test_lagoon_detour_sets_the_corridor(lagoon_detour):
     assert to_ring(env) == ring_steps(lagoon_detour)
 
 
-def test_torch_backend_equals_numpy():
+@pytest.mark.parametrize("current", [0.0, 0.5])
+def test_torch_backend_equals_numpy(current):
     torch = pytest.importorskip("torch")
     n, steps = 8, 200
-    cpu = make_vec(ENV_ID, n, seed=3, distribution="shifted")
-    tensors = make_vec(ENV_ID, n, seed=3, distribution="shifted", backend="torch")
+    cpu = make_vec(ENV_ID, n, seed=3, distribution="shifted", current=current)
+    tensors = make_vec(ENV_ID, n, seed=3, distribution="shifted", backend="torch", current=current)
     np.testing.assert_array_equal(cpu.reset(), tensors.reset())
     assert isinstance(tensors.core.timers, torch.Tensor)
     rng = np.random.default_rng(1)
@@ -475,6 +521,8 @@ def test_torch_backend_equals_numpy():
         ({"reward": "money"}, "reward"),
         ({"forfeit": "yes"}, "forfeit"),
         ({"forfeit_on": "pillar"}, "forfeit_on"),
+        ({"current": -0.1}, "current"),
+        ({"current": 1.5}, "current"),
     ],
 )
 def test_bad_knobs(kwargs, argument):
