@@ -264,6 +264,7 @@ class LoopRace(GridCore):
         self.left_course = self._zeros((n,), np.bool_)
         self.forfeited = self._zeros((n,), np.bool_)
         self.race_checkpoints = self._zeros((n,), np.int64)
+        self._never_carried = self._zeros((n,), np.bool_)  # what _carry gives without a current
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -415,12 +416,13 @@ class LoopRace(GridCore):
         """(N,) where the current carried the boat: one that entered the lagoon's mouth in the
         race direction, on a lap the current runs once the lagoon is stocked, ends the step in
         the lagoon's first cell instead."""
+        if not self.current:  # every shipped race: nothing to compute on the hot path
+            return self._never_carried
         xp = self.xp
         lap = xp.clip(self.checkpoints // N_CHECKPOINTS, 0, self.laps - 1)
         carried = (
             moved
-            & (self.pos[:, 0] == self.mouth[:, 0])
-            & (self.pos[:, 1] == self.mouth[:, 1])
+            & xp.all(self.pos == self.mouth, axis=1)
             & (actions == self.mouth_heading)
             & self._stocked()
             & self.current_laps[self.rows, lap]
