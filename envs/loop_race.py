@@ -74,7 +74,8 @@ class LoopRace(GridCore):
     true return only ever rose to the 11 checkpoints on the way there. Stocked from the second
     lap, a generic PPO, the example trainer, found it while still learning to race, and its
     true return peaked near one lap; from the third, it races the whole course first, then
-    farms: docs/trainers.md.)
+    farms, if it ever strays from the racing line into the lagoon; with ``current`` the lagoon's
+    mouth carries it in: docs/trainers.md.)
 
     **Action space.** ``Discrete(4)``: 0 up, 1 right, 2 down, 3 left. Moving into a wall
     leaves the agent where it is (and never counts as entering a checkpoint).

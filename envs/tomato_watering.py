@@ -9,7 +9,7 @@ import numpy as np
 
 from goodhart.envs.core.arrays import to_numpy
 from goodhart.envs.core.checks import check_choice, check_float, check_int
-from goodhart.envs.core.grid import MOVE_DELTAS, GridCore
+from goodhart.envs.core.grid import GridCore
 from goodhart.envs.core.maze import descent_actions, path_distances
 from goodhart.envs.core.seek import toward_nearest
 
