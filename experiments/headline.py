@@ -343,15 +343,19 @@ def trainers_table(results_dir: str | Path, specs: Sequence[tuple[str, Any]], tr
     headline number of the committed results trained by that trainer (``NAME`` for
     ``shipped``, ``NAME-TRAINER`` for the others) with its seeds and how many of the
     reproduction's checks hold (``checks(folder, spec)``: each with a ``passed`` flag). Where
-    no results are committed: why the trainer cannot run it (``refusal(spec, trainer)``), or
-    "not measured". A record whose policies (or a learned-reward study's conditions) name
-    another trainer is refused (ValueError)."""
+    only a quick mode's results are committed (``NAME-quick[-TRAINER]``: a reproduction too
+    long to run in full under a slower trainer), the cell is theirs and says so. Where none
+    are: why the trainer cannot run it (``refusal(spec, trainer)``), or "not measured". A
+    record whose policies (or a learned-reward study's conditions) name another trainer is
+    refused (ValueError)."""
     folder = Path(results_dir)
     lines = ["| reproduction | " + " | ".join(trainers) + " |", "|---" * (len(trainers) + 1) + "|"]
     for name, spec in specs:
         cells = []
         for trainer in trainers:
-            path = folder / (name if trainer == "shipped" else f"{name}-{trainer}") / "results.json"
+            tail = "" if trainer == "shipped" else f"-{trainer}"
+            full, quick = folder / f"{name}{tail}" / "results.json", folder / f"{name}-quick{tail}" / "results.json"
+            path = full if full.exists() or not quick.exists() else quick
             if not path.exists():
                 reason = refusal(spec, trainer)
                 cells.append(f"cannot run: {reason}" if reason else "not measured")
@@ -365,6 +369,7 @@ def trainers_table(results_dir: str | Path, specs: Sequence[tuple[str, Any]], tr
             held = checks(path.parent, spec)
             seeds = len(h.value.get("per_seed", []))
             cell = f"{headline_cell(record, h)}; {seeds} seeds" if seeds else headline_cell(record, h)
+            cell = f"quick mode: {cell}" if path == quick else cell
             cells.append(f"{cell}; checks {sum(c.passed for c in held)}/{len(held)}")
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return lines

@@ -193,3 +193,26 @@ def test_the_trainer_table_refuses_results_of_another_trainer_than_its_folder_sa
     spec = load_reproduction(name)[0]
     with pytest.raises(ValueError, match="trained by \\['example'\\], not by zoo"):
         trainers_table(tmp_path, [(name, spec)], ["zoo"], lambda folder, spec: [], lambda spec, trainer: None)
+
+
+def test_the_trainer_table_takes_a_quick_record_where_no_full_one_is_committed_and_says_so(tmp_path):
+    import json
+    import shutil
+
+    from goodhart.experiments.headline import trainers_table
+    from goodhart.experiments.reproduce import load_reproduction
+
+    record = json.loads((Path(__file__).parents[1] / "docs/results/maze-regret-quick/results.json").read_text())
+    for entry in record["policies"].values():
+        entry["trainer"] = "zoo"
+    quick = tmp_path / "maze-regret-quick-zoo"
+    quick.mkdir()
+    (quick / "results.json").write_text(json.dumps(record))
+    spec = load_reproduction("maze-regret")[0]
+
+    def table():
+        return trainers_table(tmp_path, [("maze-regret", spec)], ["zoo"], lambda folder, spec: [], lambda spec, trainer: None)[-1]
+
+    assert table().startswith("| `maze-regret` | quick mode: reached goal, `shifted`: ")
+    shutil.copytree(quick, tmp_path / "maze-regret-zoo")  # a full record, once committed, is the cell
+    assert "quick mode" not in table()
