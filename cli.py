@@ -329,7 +329,8 @@ def reproduce(
     and resumes interrupted ones (Ctrl-C stops it without failing a run)."""
     from goodhart.experiments.config import ConfigError
     from goodhart.experiments.engine import default_workers
-    from goodhart.experiments.reproduce import folder_name, load_reproduction, run_reproduction, with_trainer
+    from goodhart.experiments.reproduce import load_reproduction, run_reproduction, with_trainer
+    from goodhart.experiments.results import folder_name
     from goodhart.experiments.trainers import TRAINERS
 
     if trainer is not None and trainer not in TRAINERS:

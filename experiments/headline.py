@@ -353,8 +353,8 @@ def trainers_table(results_dir: str | Path, specs: Sequence[tuple[str, Any]], tr
     for name, spec in specs:
         cells = []
         for trainer in trainers:
-            tail = "" if trainer == "shipped" else f"-{trainer}"
-            full, quick = folder / f"{name}{tail}" / "results.json", folder / f"{name}-quick{tail}" / "results.json"
+            other = None if trainer == "shipped" else trainer
+            full, quick = (folder / results.folder_name(name, q, other) / "results.json" for q in (False, True))
             path = full if full.exists() or not quick.exists() else quick
             if not path.exists():
                 reason = refusal(spec, trainer)

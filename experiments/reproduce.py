@@ -420,12 +420,6 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def folder_name(name: str, quick: bool = False, trainer: str | None = None) -> str:
-    """A reproduction's default folder name: ``NAME``, ``-quick`` added in quick mode and
-    ``-TRAINER`` under a trainer other than the shipped one (``results/NAME-quick-example``)."""
-    return name + ("-quick" if quick else "") + (f"-{trainer}" if trainer else "")
-
-
 def spec_trainer(spec: Any) -> str | None:
     """The trainer :func:`with_trainer` set on ``spec``, or None: its runs use the configs'."""
     return spec.trainer if "trainer" in type(spec).model_fields else spec.set.get("trainer")
@@ -436,11 +430,12 @@ def source_folder(name: str, out: Path, *, quick: bool = False, seeds: list[int]
     """The folder of reproduction ``name``'s finished runs (``runs/<condition>/seed<k>/``), for
     an experiment that studies them (the divergence alarm, the cue vector) rather than training
     its own: the reproduction's own default folder beside ``out`` (``<out>/../NAME``, with the
-    suffixes of :func:`folder_name` for quick mode and ``trainer``) when it has been run there
-    in the same mode, with runs of every seed in ``seeds`` if given, else ``name`` reproduced
-    now, under ``trainer``, into ``<out>/sources/NAME`` (resumable like any reproduction).
+    suffixes of :func:`~goodhart.experiments.results.folder_name` for quick mode and
+    ``trainer``) when it has been run there in the same mode, with runs of every seed in
+    ``seeds`` if given, else ``name`` reproduced now, under ``trainer``, into
+    ``<out>/sources/NAME`` (resumable like any reproduction).
     ``options``: those of :func:`run_reproduction` (workers, backend, ...)."""
-    beside = out.parent / folder_name(name, quick, trainer)
+    beside = out.parent / results.folder_name(name, quick, trainer)
     record = beside / "results.json"
     if record.is_file():
         info = json.loads(record.read_text())

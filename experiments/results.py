@@ -119,6 +119,13 @@ class OveroptimizationRecord(TypedDict, total=False):
     checks: list[dict[str, Any]]
 
 
+def folder_name(name: str, quick: bool = False, trainer: str | None = None) -> str:
+    """A reproduction's folder name, by default and in docs/results: ``NAME``, ``-quick`` added
+    in quick mode and ``-TRAINER`` under a trainer other than the shipped one
+    (``results/NAME-quick-example``)."""
+    return name + ("-quick" if quick else "") + (f"-{trainer}" if trainer else "")
+
+
 def check_records(checks: Iterable[CheckResult]) -> list[dict[str, Any]]:
     """The checks as a record stores them: ``{"text", "pass"}`` each."""
     return [{"text": text, "pass": bool(passed)} for text, passed in checks]

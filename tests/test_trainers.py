@@ -147,7 +147,8 @@ def test_a_study_of_a_reproductions_runs_asks_for_them_under_its_trainer(study, 
 
 
 def test_a_reproductions_runs_are_found_beside_under_the_same_trainer(tmp_path):
-    from goodhart.experiments.reproduce import folder_name, source_folder
+    from goodhart.experiments.reproduce import source_folder
+    from goodhart.experiments.results import folder_name
 
     beside = tmp_path / folder_name("maze-misgeneralization", quick=True, trainer="example")
     assert beside.name == "maze-misgeneralization-quick-example"
